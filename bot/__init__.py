@@ -1,0 +1,1 @@
+"""A 24/7 AI auto-responder for brands' social-media customer service."""

@@ -1,0 +1,127 @@
+"""The generic JSON channel: any system that can sign a JSON body with HMAC-SHA256 can talk to the bot."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.config import Settings
+from bot.errors import BadRequest, ChannelError
+from bot.models import Author, InboundMessage, Reply
+
+SIGNATURE_HEADER = "X-Bot-Signature"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    conversation_id: str
+    text: str
+    author: Author
+    created_at: datetime
+    public: bool
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """The X-Bot-Signature value of a body."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds, from either of its two forms (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:  # not a number: it may be an HTTP date
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(tz=None).astimezone()).total_seconds())
+    except (TypeError, ValueError):  # neither form: ignore the header rather than fail the delivery
+        return None
+
+
+class GenericChannel:
+    """Inbound: POST /webhooks/generic, one message object or a list. Outbound: POST to the reply URL."""
+
+    name = "generic"
+
+    def __init__(self, secret: bytes, reply_url: str | None, session: aiohttp.ClientSession) -> None:
+        self._secret = secret
+        self._reply_url = reply_url
+        self._session = session
+
+    @classmethod
+    def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> GenericChannel:
+        assert settings.generic_secret is not None
+        return cls(settings.generic_secret.get_secret_value().encode(), settings.generic_reply_url, session)
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
+        given = headers.get(SIGNATURE_HEADER, "")
+        return hmac.compare_digest(given.encode(), sign(self._secret, body).encode())
+
+    def parse(self, body: bytes, received_at: datetime) -> list[InboundMessage]:
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise BadRequest("malformed_json", f"body is not valid JSON: {error}") from error
+        items = data if isinstance(data, list) else [data]
+        if not items:
+            raise BadRequest("empty", "the list of messages is empty")
+        messages = []
+        for index, item in enumerate(items):
+            where = f"message {index}: " if isinstance(data, list) else ""
+            try:
+                payload = _Payload.model_validate(item)
+                messages.append(
+                    InboundMessage(
+                        channel=self.name,
+                        id=payload.id,
+                        conversation_id=payload.conversation_id,
+                        text=payload.text,
+                        author=payload.author,
+                        created_at=payload.created_at,
+                        public=payload.public,
+                        received_at=received_at,
+                    )
+                )
+            except ValidationError as error:
+                problems = "; ".join(
+                    f"{'.'.join(str(part) for part in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
+                )
+                raise BadRequest("invalid_message", where + problems) from error
+        return messages
+
+    async def send(self, reply: Reply) -> None:
+        if self._reply_url is None:
+            raise ChannelError("BOT_GENERIC_REPLY_URL is not set: nowhere to deliver", retryable=False)
+        body = json.dumps(
+            {
+                "reply_id": reply.reply_id,
+                "in_reply_to": reply.message.id,
+                "conversation_id": reply.message.conversation_id,
+                "text": reply.text,
+            }
+        ).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}
+        try:
+            async with self._session.post(self._reply_url, data=body, headers=headers) as response:
+                if response.status < 300:
+                    return
+                text = (await response.text())[:200]
+                retryable = response.status == 429 or response.status >= 500
+                raise ChannelError(
+                    f"reply URL answered {response.status}: {text}",
+                    retryable=retryable,
+                    retry_after=_retry_after(response.headers.get("Retry-After")),
+                )
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise ChannelError(f"reply URL unreachable: {error!r}", retryable=True) from error

@@ -1,0 +1,70 @@
+"""The one Settings object: built once in __main__ (or by a test) and passed down, never read globally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; each is read from the environment variable `BOT_<NAME>` or `.env`."""
+
+    model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(None, description="Redis server URL; unset: start an embedded Redis in data_dir.")
+    redis_prefix: str = Field("bot", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
+    data_dir: Path = Field(Path("data"), description="Embedded Redis files and trained-model caches.")
+    policies_dir: Path = Field(Path("policies"), description="Intents, risk lexicon and decision policy (YAML).")
+    prompts_dir: Path = Field(Path("prompts"), description="Persona, prompt templates, knowledge base, answers.")
+    model_path: Path | None = Field(None, description="Local transformers encoder; unset: all-MiniLM-L6-v2.")
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    generic_secret: SecretStr | None = Field(None, description="HMAC key of the generic channel (both ways).")
+    generic_reply_url: str | None = Field(None, pattern=r"^https?://", description="Where generic replies go.")
+    max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest webhook body accepted (413 above).")
+
+    review_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated bearer tokens of the review API."
+    )
+
+    llm_base_url: str | None = Field(None, pattern=r"^https?://", description="OpenAI-compatible endpoint.")
+    llm_api_key: SecretStr = Field(SecretStr("unused"), description="API key of the LLM endpoint.")
+    llm_model: str = Field("gpt-4o-mini", min_length=1)
+    llm_temperature: float = Field(0.3, ge=0, le=2)
+    llm_max_tokens: int = Field(300, gt=0)
+    llm_timeout: float = Field(20.0, gt=0, description="Seconds before a draft request is abandoned.")
+    llm_max_concurrency: int = Field(32, gt=0, description="LLM calls in flight per process.")
+
+    claim_idle_ms: int = Field(30_000, gt=0, description="A message pending this long is reclaimed by a worker.")
+    worker_batch: int = Field(16, gt=0, le=512, description="Messages read (and embedded) per batch.")
+    max_deliveries: int = Field(5, gt=0, description="Attempts at one message before it is dead-lettered.")
+    send_attempts: int = Field(5, gt=0, description="Delivery attempts of one reply before it goes to review.")
+    send_backoff_s: float = Field(1.0, ge=0, description="First retry delay of a delivery; doubles each time.")
+    dedup_ttl_s: int = Field(7 * 24 * 3600, gt=0, description="How long a message id is remembered.")
+    shutdown_timeout_s: float = Field(20.0, ge=0, description="Grace period for in-flight work on SIGTERM.")
+
+    @field_validator("review_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [token.strip() for token in value.split(",") if token.strip()]
+        return value
+
+    @field_validator("review_tokens")
+    @classmethod
+    def _long_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(token.get_secret_value()) < 16 for token in value):
+            raise ValueError("each review token must be at least 16 characters")
+        return value
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per bad setting, named as the user sets it (BOT_NAME), without echoing secret values."""
+    lines = []
+    for item in error.errors():
+        name = "BOT_" + str(item["loc"][0]).upper() if item["loc"] else "settings"
+        lines.append(f"{name}: {item['msg']}")
+    return lines

@@ -1,0 +1,49 @@
+"""The webhook route: verify on the raw bytes, parse, store durably, answer. Nothing else runs here."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from bot.errors import BadRequest
+from bot.keys import CHANNELS, METRICS, SETTINGS, STORE
+
+logger = logging.getLogger(__name__)
+
+
+def _reject(request: web.Request, channel: str, status: int, reason: str, detail: str) -> web.Response:
+    request.app[METRICS].webhook_rejections.labels(channel, reason).inc()
+    logger.info("webhook rejected channel=%s status=%d reason=%s", channel, status, reason)
+    return web.json_response({"error": reason, "detail": detail}, status=status)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    """POST /webhooks/{channel}: 202 with counts once the messages are in Redis; 4xx with a reason otherwise."""
+    name = request.match_info["channel"]
+    channel = request.app[CHANNELS].get(name)
+    if channel is None:
+        return _reject(request, "unknown", 404, "unknown_channel", f"no channel named {name!r} is configured")
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _reject(request, name, 413, "too_large", f"body over {limit} bytes")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # chunked body that grew past the limit
+        return _reject(request, name, 413, "too_large", f"body over {limit} bytes")
+    if not channel.verify(request.headers, body):
+        return _reject(request, name, 401, "bad_signature", "missing or wrong signature")
+    try:
+        messages = channel.parse(body, datetime.now(UTC))
+    except BadRequest as error:
+        return _reject(request, name, 400, error.reason, error.detail)
+    try:
+        fresh = await request.app[STORE].enqueue(messages)
+    except RedisError:  # nothing was accepted; the platform retries on 5xx
+        logger.exception("enqueue failed channel=%s", name)
+        return _reject(request, name, 503, "store_unavailable", "could not store the message, try again")
+    accepted = sum(fresh)
+    request.app[METRICS].messages_received.labels(name).inc(accepted)
+    return web.json_response({"accepted": accepted, "duplicates": len(fresh) - accepted}, status=202)

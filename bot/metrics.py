@@ -1,0 +1,72 @@
+"""Every Prometheus metric, defined once, on a registry the caller owns (no global registry)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_RESPONSE_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    messages_received: Counter
+    webhook_rejections: Counter
+    decisions: Counter
+    replies_sent: Counter
+    replies_failed: Counter
+    stage_duration: Histogram
+    first_response: Histogram
+    reclaimed: Counter
+    dead_letters: Counter
+    review_actions: Counter
+    llm_requests: Counter
+    llm_duration: Histogram
+    llm_tokens: Counter
+    model_load: Gauge
+
+
+def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
+    """Build every metric on `registry` (a fresh one by default, so each app and test counts alone)."""
+    r = registry or CollectorRegistry()
+    p = "autoresponder_"
+    return Metrics(
+        registry=r,
+        messages_received=Counter(p + "messages_received", "Messages accepted from webhooks.", ["channel"], registry=r),
+        webhook_rejections=Counter(
+            p + "webhook_rejections", "Webhook requests refused.", ["channel", "reason"], registry=r
+        ),
+        decisions=Counter(p + "decisions", "Pipeline decisions.", ["action"], registry=r),
+        replies_sent=Counter(p + "replies_sent", "Replies delivered to a platform.", ["channel"], registry=r),
+        replies_failed=Counter(
+            p + "replies_failed", "Reply delivery attempts that failed.", ["channel", "outcome"], registry=r
+        ),
+        stage_duration=Histogram(
+            p + "stage_duration_seconds",
+            "Time in each pipeline stage.",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        ),
+        first_response=Histogram(
+            p + "first_response_seconds",
+            "From a message's arrival to its reply's delivery.",
+            ["channel", "origin"],
+            buckets=_RESPONSE_BUCKETS,
+            registry=r,
+        ),
+        reclaimed=Counter(
+            p + "messages_reclaimed", "Pending messages taken over from a dead consumer.", ["stream"], registry=r
+        ),
+        dead_letters=Counter(p + "dead_letters", "Messages or replies given up on.", ["stream"], registry=r),
+        review_actions=Counter(p + "review_actions", "Reviewer actions.", ["action"], registry=r),
+        llm_requests=Counter(p + "llm_requests", "Requests to the language model.", ["outcome"], registry=r),
+        llm_duration=Histogram(
+            p + "llm_request_duration_seconds", "Language-model request latency.", buckets=_LATENCY_BUCKETS, registry=r
+        ),
+        llm_tokens=Counter(p + "llm_tokens", "Tokens used by the language model.", ["kind"], registry=r),
+        model_load=Gauge(p + "model_load_seconds", "Time the intent model took to load and train.", registry=r),
+    )

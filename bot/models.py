@@ -1,0 +1,148 @@
+"""The records that flow between stages. Stages exchange these, never loose dicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Author(Record):
+    id: str = Field(min_length=1)
+    handle: str
+    followers: int = Field(0, ge=0)
+
+
+class InboundMessage(Record):
+    """One customer message as a channel parsed it."""
+
+    channel: str
+    id: str = Field(min_length=1, max_length=256)
+    conversation_id: str = Field(min_length=1, max_length=256)
+    text: str = Field(max_length=20_000)
+    author: Author
+    created_at: AwareDatetime
+    public: bool
+    received_at: AwareDatetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}:{self.id}"
+
+
+class RiskFlag(Record):
+    name: str
+    priority: str
+    evidence: str
+
+
+class Classification(Record):
+    intent: str
+    confidence: float
+    risk_flags: tuple[RiskFlag, ...] = ()
+
+
+class Draft(Record):
+    """What a drafter proposes; `answerable` is False when it could not ground an answer."""
+
+    text: str
+    answerable: bool
+    sources: tuple[str, ...] = ()
+    drafter: str
+    note: str = ""
+
+
+class Action(StrEnum):
+    AUTO_SEND = "auto_send"
+    REVIEW = "review"
+    IGNORE = "ignore"
+
+
+class Priority(StrEnum):
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+
+
+class Decision(Record):
+    action: Action
+    reasons: tuple[str, ...]
+    priority: Priority = Priority.NORMAL
+
+
+class Turn(Record):
+    role: str  # "customer" or "brand"
+    text: str
+    at: AwareDatetime
+
+
+class Context(Record):
+    """What the pipeline knows of the conversation before this message."""
+
+    turns: tuple[Turn, ...] = ()
+
+
+class Reply(Record):
+    """An answer on its way out, carrying the message it answers (channels need its ids; a failed
+    delivery becomes a review case with it). reply_id is stable so a receiver can recognise a redelivery."""
+
+    reply_id: str
+    message: InboundMessage
+    text: str
+    origin: str  # "bot" or "reviewer"
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    SENT = "sent"
+    IN_REVIEW = "in_review"
+    REJECTED = "rejected"
+    IGNORED = "ignored"
+
+
+class CaseState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ReviewCase(Record):
+    case_id: str
+    message: InboundMessage
+    classification: Classification | None
+    draft: Draft | None
+    decision: Decision
+    state: CaseState = CaseState.PENDING
+    created_at: datetime
+    resolved_by: str | None = None
+    resolution: str | None = None
+
+
+class Outcome(Record):
+    """Everything the pipeline concluded about one message; the worker writes its effects."""
+
+    message: InboundMessage
+    classification: Classification
+    draft: Draft | None
+    decision: Decision
+
+
+class MessageState(Record):
+    """Where a message is, as the status API reports it."""
+
+    channel: str
+    message_id: str
+    status: Status
+    intent: str | None = None
+    confidence: float | None = None
+    decision: Action | None = None
+    reasons: tuple[str, ...] = ()
+    reply: str | None = None
+    case_id: str | None = None
+    updated_at: datetime

@@ -1,0 +1,1 @@
+"""The brand's rules as data (schema, loading) and the pure decide() function."""

@@ -1,0 +1,81 @@
+"""The shape of policies/*.yaml, validated strictly so a typo fails at start instead of misrouting."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.models import Priority
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mode(StrEnum):
+    AUTO = "auto"
+    REVIEW = "review"
+    IGNORE = "ignore"
+
+
+class IntentSpec(Strict):
+    description: str = Field(min_length=1)
+    mode: Mode = Field(description="auto: may be sent without a human; review: always a human; ignore: no answer.")
+    examples: list[str] = Field(min_length=2, description="Utterances the classifier trains on.")
+
+
+class IntentCatalog(Strict):
+    intents: dict[str, IntentSpec] = Field(min_length=2)
+
+    @field_validator("intents")
+    @classmethod
+    def _names(cls, value: dict[str, IntentSpec]) -> dict[str, IntentSpec]:
+        bad = [name for name in value if not re.fullmatch(r"[a-z][a-z0-9_]*", name)]
+        if bad:
+            raise ValueError(f"intent names must be lower_snake_case: {bad}")
+        return value
+
+
+class RiskFlagSpec(Strict):
+    priority: Priority
+    description: str = ""
+    patterns: list[str] = Field(min_length=1)
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {error}") from error
+        return value
+
+
+class RiskLexicon(Strict):
+    flags: dict[str, RiskFlagSpec]
+
+
+class ChannelLimits(Strict):
+    max_chars: int = Field(gt=0)
+
+
+class DecisionPolicy(Strict):
+    confidence_threshold: float = Field(ge=0, le=1, description="Below it, a message goes to a human.")
+    own_accounts: list[str] = Field(default_factory=list, description="The brand's handles: their posts are ignored.")
+    channels: dict[str, ChannelLimits] = Field(default_factory=dict, description="Length limits of replies.")
+
+    @field_validator("own_accounts")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [handle.lstrip("@").lower() for handle in value]
+
+
+class BrandPolicy(Strict):
+    """Everything in policies/, checked together."""
+
+    intents: IntentCatalog
+    risk: RiskLexicon
+    decision: DecisionPolicy

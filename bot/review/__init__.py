@@ -1,0 +1,1 @@
+"""The reviewers' side: the review API and its authentication."""

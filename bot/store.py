@@ -1,0 +1,354 @@
+"""Everything that touches Redis: the inbound and outbox streams, dedup, message states, conversations, reviews.
+
+Every write that finishes a step (a message's effects, a delivery, a reviewer's action) happens in one
+MULTI/EXEC together with the XACK of the entry that caused it, guarded by a WATCHed "done" key, so a
+redelivered or reclaimed entry can never produce a second effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ResponseError, WatchError
+
+from bot.models import (
+    Action,
+    CaseState,
+    Context,
+    InboundMessage,
+    MessageState,
+    Outcome,
+    Priority,
+    Reply,
+    ReviewCase,
+    Status,
+    Turn,
+)
+
+INBOUND_GROUP = "workers"
+OUTBOX_GROUP = "senders"
+HISTORY_TURNS = 20
+Effects = Callable[[Pipeline], None]
+_PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
+
+# Dedup and enqueue in one atomic step per request: a message id is either new (XADD + state) or a duplicate.
+_ENQUEUE = """
+local flags = {}
+for i = 1, (#KEYS - 1) / 2 do
+  if redis.call('SET', KEYS[2 * i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', 'm', ARGV[2 * i])
+    redis.call('SET', KEYS[2 * i + 1], ARGV[2 * i + 1], 'EX', ARGV[1])
+    flags[i] = 1
+  else
+    flags[i] = 0
+  end
+end
+return flags
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stream entry handed to a consumer; `deliveries` counts how often it was handed out."""
+
+    entry_id: str
+    payload: str
+    deliveries: int = 1
+
+
+class ReviewConflict(Exception):
+    """The case was already resolved (by another reviewer, or twice)."""
+
+
+class Keys:
+    """All key names, from one prefix, so tests and tenants never collide."""
+
+    def __init__(self, prefix: str) -> None:
+        self.inbound = f"{prefix}:inbound"
+        self.outbox = f"{prefix}:outbox"
+        self.dead = f"{prefix}:dead"
+        self.audit = f"{prefix}:audit"
+        self.reviews = f"{prefix}:reviews"
+        self._p = prefix
+
+    def seen(self, channel: str, message_id: str) -> str:
+        return f"{self._p}:seen:{channel}:{message_id}"
+
+    def state(self, channel: str, message_id: str) -> str:
+        return f"{self._p}:state:{channel}:{message_id}"
+
+    def done(self, entry_key: str) -> str:
+        return f"{self._p}:done:{entry_key}"
+
+    def conversation(self, channel: str, conversation_id: str) -> str:
+        return f"{self._p}:conv:{channel}:{conversation_id}"
+
+    def case(self, case_id: str) -> str:
+        return f"{self._p}:case:{case_id}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _state(message: InboundMessage, status: Status, **fields: object) -> str:
+    record = MessageState(
+        channel=message.channel,
+        message_id=message.id,
+        status=status,
+        updated_at=_now(),
+        **fields,  # type: ignore[arg-type]
+    )
+    return record.model_dump_json()
+
+
+class RedisStore:
+    """The service's durable state in Redis; one instance per process, shared by all tasks."""
+
+    def __init__(self, redis: Redis, prefix: str, *, ttl_s: int) -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.ttl_s = ttl_s
+        self._enqueue = redis.register_script(_ENQUEUE)
+
+    async def setup(self) -> None:
+        """Create both consumer groups; an existing group is fine, any other error is not."""
+        for stream, group in ((self.keys.inbound, INBOUND_GROUP), (self.keys.outbox, OUTBOX_GROUP)):
+            try:
+                await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):  # only "group already exists" is expected
+                    raise
+
+    # -- intake ---------------------------------------------------------------------------------------------
+
+    async def enqueue(self, messages: Sequence[InboundMessage]) -> list[bool]:
+        """Store new messages durably; returns, for each, True if new and False if seen before."""
+        if not messages:
+            return []
+        keys = [self.keys.inbound]
+        args: list[str | int] = [self.ttl_s]
+        for message in messages:
+            keys += [self.keys.seen(message.channel, message.id), self.keys.state(message.channel, message.id)]
+            args += [message.model_dump_json(), _state(message, Status.RECEIVED)]
+        flags = await self._enqueue(keys=keys, args=args)
+        return [bool(flag) for flag in flags]
+
+    # -- consuming ------------------------------------------------------------------------------------------
+
+    async def read(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        """New entries for this consumer, waiting at most block_ms."""
+        answer = await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+        return [Entry(entry_id, fields["m"]) for _, entries in answer for entry_id, fields in entries]
+
+    async def reclaim(self, stream: str, group: str, consumer: str, idle_ms: int, count: int) -> list[Entry]:
+        """Take over entries another consumer left pending for idle_ms (it died, or hangs)."""
+        answer = await self.redis.xautoclaim(stream, group, consumer, idle_ms, "0-0", count=count)
+        # Redis 7 lists entries deleted since they were read; Redis 6.2 returns them with no fields.
+        gone = list(answer[2]) if len(answer) > 2 else []
+        entries = []
+        for entry_id, fields in answer[1]:
+            if not fields:
+                gone.append(entry_id)
+                continue
+            pending = await self.redis.xpending_range(stream, group, min=entry_id, max=entry_id, count=1)
+            deliveries = pending[0]["times_delivered"] if pending else 1
+            entries.append(Entry(entry_id, fields["m"], deliveries))
+        if gone:  # nothing left to do for them, but they would stay pending forever
+            await self.redis.xack(stream, group, *gone)
+        return entries
+
+    async def touch(self, stream: str, group: str, consumer: str, entry_id: str) -> None:
+        """Reset an entry's idle time while it is legitimately still being worked on (long retries)."""
+        await self.redis.xclaim(stream, group, consumer, 0, [entry_id], justid=True)
+
+    async def pending_count(self, stream: str, group: str) -> int:
+        summary = await self.redis.xpending(stream, group)
+        return int(summary["pending"])
+
+    # -- effects of the pipeline ----------------------------------------------------------------------------
+
+    async def commit(self, entry_id: str, outcome: Outcome, reply: Reply | None, case: ReviewCase | None) -> bool:
+        """Write a message's effects and ack it, at most once per message; False if already done."""
+        message, decision, cls = outcome.message, outcome.decision, outcome.classification
+        fields: dict[str, object] = {
+            "intent": cls.intent,
+            "confidence": round(cls.confidence, 4),
+            "decision": decision.action,
+            "reasons": decision.reasons,
+        }
+        if decision.action is Action.AUTO_SEND:
+            state = _state(message, Status.PROCESSING, reply=reply.text if reply else None, **fields)
+        elif decision.action is Action.REVIEW:
+            state = _state(
+                message,
+                Status.IN_REVIEW,
+                case_id=case.case_id if case else None,
+                reply=outcome.draft.text if outcome.draft else None,
+                **fields,
+            )
+        else:
+            state = _state(message, Status.IGNORED, **fields)
+
+        def effects(pipe: Pipeline) -> None:
+            pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
+            if decision.action is not Action.IGNORE:
+                self._add_turn(pipe, message.channel, message.conversation_id, "customer", message.text)
+            if reply is not None:
+                pipe.xadd(self.keys.outbox, {"m": reply.model_dump_json()})
+            if case is not None:
+                self._open_case(pipe, case)
+
+        return await self._once(self.keys.inbound, INBOUND_GROUP, entry_id, message.key, effects)
+
+    async def dead_letter(self, stream: str, group: str, entry: Entry, key: str, case: ReviewCase) -> bool:
+        """Give up on an entry after too many attempts: keep it in the dead stream and put it before a human."""
+        message = case.message
+
+        def effects(pipe: Pipeline) -> None:
+            pipe.xadd(self.keys.dead, {"stream": stream, "m": entry.payload, "reason": case.decision.reasons[0]})
+            pipe.set(
+                self.keys.state(message.channel, message.id),
+                _state(message, Status.IN_REVIEW, case_id=case.case_id, reasons=case.decision.reasons),
+                ex=self.ttl_s,
+            )
+            self._open_case(pipe, case)
+
+        return await self._once(stream, group, entry.entry_id, f"dead:{key}", effects)
+
+    async def delivered(self, entry_id: str, reply: Reply) -> bool:
+        """Record a successful delivery and ack the outbox entry."""
+        message = reply.message
+        current = await self.message_state(message.channel, message.id)
+
+        def effects(pipe: Pipeline) -> None:
+            if current is not None:
+                updated = current.model_copy(update={"status": Status.SENT, "reply": reply.text, "updated_at": _now()})
+                pipe.set(self.keys.state(message.channel, message.id), updated.model_dump_json(), ex=self.ttl_s)
+            self._add_turn(pipe, message.channel, message.conversation_id, "brand", reply.text)
+
+        return await self._once(self.keys.outbox, OUTBOX_GROUP, entry_id, f"reply:{reply.reply_id}", effects)
+
+    async def is_done(self, key: str) -> bool:
+        return bool(await self.redis.exists(self.keys.done(key)))
+
+    async def ack(self, stream: str, group: str, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(stream, group, entry_id)
+            pipe.xdel(stream, entry_id)
+            await pipe.execute()
+
+    async def _once(self, stream: str, group: str, entry_id: str, key: str, effects: Effects) -> bool:
+        done = self.keys.done(key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(done)
+                    first = not await pipe.exists(done)
+                    pipe.multi()
+                    if first:
+                        pipe.set(done, "1", ex=self.ttl_s)
+                        effects(pipe)
+                    pipe.xack(stream, group, entry_id)
+                    pipe.xdel(stream, entry_id)
+                    await pipe.execute()
+                    return first
+                except WatchError:  # another consumer finished the same key meanwhile: look again
+                    continue
+
+    def _add_turn(self, pipe: Pipeline, channel: str, conversation_id: str, role: str, text: str) -> None:
+        key = self.keys.conversation(channel, conversation_id)
+        pipe.rpush(key, Turn(role=role, text=text, at=_now()).model_dump_json())
+        pipe.ltrim(key, -HISTORY_TURNS, -1)
+        pipe.expire(key, self.ttl_s)
+
+    # -- reading state --------------------------------------------------------------------------------------
+
+    async def message_state(self, channel: str, message_id: str) -> MessageState | None:
+        raw = await self.redis.get(self.keys.state(channel, message_id))
+        return MessageState.model_validate_json(raw) if raw else None
+
+    async def conversation(self, channel: str, conversation_id: str) -> Context:
+        raw = await self.redis.lrange(self.keys.conversation(channel, conversation_id), 0, -1)
+        return Context(turns=tuple(Turn.model_validate_json(item) for item in raw))
+
+    # -- review queue ---------------------------------------------------------------------------------------
+
+    def _open_case(self, pipe: Pipeline, case: ReviewCase) -> None:
+        rank = _PRIORITY_RANK[case.decision.priority]
+        pipe.set(self.keys.case(case.case_id), case.model_dump_json())
+        pipe.zadd(self.keys.reviews, {case.case_id: rank * 1e11 + case.created_at.timestamp()})
+
+    async def pending_cases(self, limit: int = 100) -> list[ReviewCase]:
+        """Open cases, most urgent first, then oldest first."""
+        ids = await self.redis.zrange(self.keys.reviews, 0, limit - 1)
+        if not ids:
+            return []
+        raw = await self.redis.mget([self.keys.case(case_id) for case_id in ids])
+        return [ReviewCase.model_validate_json(item) for item in raw if item]
+
+    async def case(self, case_id: str) -> ReviewCase | None:
+        raw = await self.redis.get(self.keys.case(case_id))
+        return ReviewCase.model_validate_json(raw) if raw else None
+
+    async def resolve(
+        self, case_id: str, reviewer: str, state: CaseState, reply: Reply | None, reason: str | None = None
+    ) -> ReviewCase:
+        """Approve (with the reply to send) or reject a pending case; exactly one reviewer's action wins."""
+        key = self.keys.case(case_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is None:
+                        raise KeyError(case_id)
+                    case = ReviewCase.model_validate_json(raw)
+                    if case.state is not CaseState.PENDING:
+                        raise ReviewConflict(f"case {case_id} is already {case.state}")
+                    resolved = case.model_copy(
+                        update={
+                            "state": state,
+                            "resolved_by": reviewer,
+                            "resolution": reply.text if reply else reason,
+                        }
+                    )
+                    message = case.message
+                    status = Status.PROCESSING if reply else Status.REJECTED
+                    pipe.multi()
+                    pipe.set(key, resolved.model_dump_json())
+                    pipe.zrem(self.keys.reviews, case_id)
+                    pipe.set(
+                        self.keys.state(message.channel, message.id),
+                        _state(
+                            message,
+                            status,
+                            case_id=case_id,
+                            reply=reply.text if reply else None,
+                            reasons=case.decision.reasons,
+                            decision=case.decision.action,
+                            intent=case.classification.intent if case.classification else None,
+                        ),
+                        ex=self.ttl_s,
+                    )
+                    if reply is not None:
+                        pipe.xadd(self.keys.outbox, {"m": reply.model_dump_json()})
+                    pipe.xadd(
+                        self.keys.audit,
+                        {
+                            "case_id": case_id,
+                            "reviewer": reviewer,
+                            "action": state.value,
+                            "at": _now().isoformat(),
+                            "before": case.draft.text if case.draft else "",
+                            "after": reply.text if reply else "",
+                        },
+                    )
+                    await pipe.execute()
+                    return resolved
+                except WatchError:  # someone else changed the case between our read and write: look again
+                    continue

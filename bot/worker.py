@@ -1,0 +1,240 @@
+"""The consumers: the worker runs the pipeline on inbound messages, the sender delivers the outbox.
+
+Both read their stream through a consumer group, reclaim what dead consumers left pending, and ack an
+entry only in the same transaction that records its effects (see store.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from redis.exceptions import RedisError
+
+from bot.channels.base import Channel
+from bot.config import Settings
+from bot.errors import ChannelError
+from bot.metrics import Metrics
+from bot.models import Action, Decision, Draft, InboundMessage, Outcome, Priority, Reply, ReviewCase
+from bot.pipeline import Pipeline
+from bot.store import INBOUND_GROUP, OUTBOX_GROUP, Entry, RedisStore
+
+logger = logging.getLogger(__name__)
+
+READ_BLOCK_MS = 1000
+
+
+def stable_id(prefix: str, key: str) -> str:
+    """Ids derived from the message key, so a replayed step writes the same case or reply, not a second one."""
+    return prefix + hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def effects(outcome: Outcome, now: datetime) -> tuple[Reply | None, ReviewCase | None]:
+    """The reply to send or the case to open for a decided message."""
+    message, decision = outcome.message, outcome.decision
+    if decision.action is Action.AUTO_SEND and outcome.draft is not None:
+        return Reply(
+            reply_id=stable_id("r_", message.key), message=message, text=outcome.draft.text, origin="bot"
+        ), None
+    if decision.action is Action.REVIEW:
+        return None, ReviewCase(
+            case_id=stable_id("c_", message.key),
+            message=message,
+            classification=outcome.classification,
+            draft=outcome.draft,
+            decision=decision,
+            created_at=now,
+        )
+    return None, None
+
+
+async def consume(
+    store: RedisStore,
+    stream: str,
+    group: str,
+    consumer: str,
+    settings: Settings,
+    stopping: asyncio.Event,
+    handle: Callable[[list[Entry]], Awaitable[None]],
+    metrics: Metrics,
+) -> None:
+    """Read (or reclaim) batches until `stopping` is set; the batch in hand is finished before returning."""
+    next_reclaim = 0.0
+    while not stopping.is_set():
+        try:
+            entries: list[Entry] = []
+            if time.monotonic() >= next_reclaim:
+                entries = await store.reclaim(stream, group, consumer, settings.claim_idle_ms, settings.worker_batch)
+                next_reclaim = time.monotonic() + settings.claim_idle_ms / 2000
+                if entries:
+                    metrics.reclaimed.labels(stream.rsplit(":", 1)[-1]).inc(len(entries))
+                    logger.info("reclaimed stream=%s count=%d", stream, len(entries))
+            if not entries:
+                entries = await store.read(stream, group, consumer, settings.worker_batch, READ_BLOCK_MS)
+            if entries:
+                await handle(entries)
+        except (RedisError, OSError) as error:  # Redis restarting or unreachable: what we hold stays pending
+            logger.warning("redis unavailable stream=%s error=%r; retrying in 1 s", stream, error)
+            await asyncio.sleep(1)
+            with contextlib.suppress(RedisError, OSError):  # a restarted Redis may have lost the group
+                await store.setup()
+
+
+class Worker:
+    """Runs batches of inbound messages through the pipeline and commits their effects."""
+
+    def __init__(
+        self, store: RedisStore, pipeline: Pipeline, settings: Settings, metrics: Metrics, consumer: str
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.settings = settings
+        self.metrics = metrics
+        self.consumer = consumer
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        await consume(
+            self.store,
+            self.store.keys.inbound,
+            INBOUND_GROUP,
+            self.consumer,
+            self.settings,
+            stopping,
+            self.handle,
+            self.metrics,
+        )
+
+    async def handle(self, entries: list[Entry]) -> None:
+        batch = []
+        for entry in entries:
+            message = InboundMessage.model_validate_json(entry.payload)
+            if entry.deliveries > self.settings.max_deliveries:
+                await self._give_up(entry, message)
+            else:
+                batch.append((entry, message))
+        if not batch:
+            return
+        try:
+            await self._process(batch)
+        except RedisError:  # not the messages' fault: the consume loop waits for Redis
+            raise
+        except Exception:  # one bad message must not hold back its batch: retry them one by one
+            logger.exception("batch failed, retrying messages one at a time size=%d", len(batch))
+            for item in batch:
+                try:
+                    await self._process([item])
+                except RedisError:
+                    raise
+                except Exception:  # left pending: reclaimed later, dead-lettered after max_deliveries
+                    logger.exception("message failed message=%s", item[1].key)
+
+    async def _process(self, batch: list[tuple[Entry, InboundMessage]]) -> None:
+        contexts = await asyncio.gather(
+            *(self.store.conversation(message.channel, message.conversation_id) for _, message in batch)
+        )
+        outcomes = await self.pipeline.run(
+            [(message, context) for (_, message), context in zip(batch, contexts, strict=True)]
+        )
+        started = time.perf_counter()
+        for (entry, _), outcome in zip(batch, outcomes, strict=True):
+            reply, case = effects(outcome, datetime.now(UTC))
+            await self.store.commit(entry.entry_id, outcome, reply, case)
+        self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
+
+    async def _give_up(self, entry: Entry, message: InboundMessage) -> None:
+        logger.error("message dead-lettered after %d deliveries message=%s", entry.deliveries, message.key)
+        case = ReviewCase(
+            case_id=stable_id("c_", message.key),
+            message=message,
+            classification=None,
+            draft=None,
+            decision=Decision(action=Action.REVIEW, reasons=("processing_failed",), priority=Priority.HIGH),
+            created_at=datetime.now(UTC),
+        )
+        if await self.store.dead_letter(self.store.keys.inbound, INBOUND_GROUP, entry, message.key, case):
+            self.metrics.dead_letters.labels("inbound").inc()
+
+
+class Sender:
+    """Delivers outbox replies with retries and backoff; a reply that can't be delivered becomes a review case."""
+
+    def __init__(
+        self, store: RedisStore, channels: dict[str, Channel], settings: Settings, metrics: Metrics, consumer: str
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.settings = settings
+        self.metrics = metrics
+        self.consumer = consumer
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        await consume(
+            self.store,
+            self.store.keys.outbox,
+            OUTBOX_GROUP,
+            self.consumer,
+            self.settings,
+            stopping,
+            self.handle,
+            self.metrics,
+        )
+
+    async def handle(self, entries: list[Entry]) -> None:
+        await asyncio.gather(*(self.deliver(entry) for entry in entries))
+
+    async def deliver(self, entry: Entry) -> None:
+        reply = Reply.model_validate_json(entry.payload)
+        channel_name = reply.message.channel
+        if await self.store.is_done(f"reply:{reply.reply_id}"):  # delivered before a crash lost the ack
+            await self.store.ack(self.store.keys.outbox, OUTBOX_GROUP, entry.entry_id)
+            return
+        error = await self._attempts(entry, reply)
+        if error is None:
+            if await self.store.delivered(entry.entry_id, reply):
+                self.metrics.replies_sent.labels(channel_name).inc()
+                elapsed = (datetime.now(UTC) - reply.message.received_at).total_seconds()
+                self.metrics.first_response.labels(channel_name, reply.origin).observe(max(0.0, elapsed))
+                logger.info("reply delivered message=%s origin=%s", reply.message.key, reply.origin)
+            return
+        logger.error("reply not delivered, sent to review message=%s error=%s", reply.message.key, error)
+        case = ReviewCase(
+            case_id=stable_id("c_", f"delivery:{reply.reply_id}"),
+            message=reply.message,
+            classification=None,
+            draft=Draft(text=reply.text, answerable=True, drafter=reply.origin),
+            decision=Decision(action=Action.REVIEW, reasons=("delivery_failed",), priority=Priority.HIGH),
+            created_at=datetime.now(UTC),
+        )
+        if await self.store.dead_letter(self.store.keys.outbox, OUTBOX_GROUP, entry, f"reply:{reply.reply_id}", case):
+            self.metrics.dead_letters.labels("outbox").inc()
+
+    async def _attempts(self, entry: Entry, reply: Reply) -> ChannelError | None:
+        """Try to deliver; None on success, else the last error once retries are spent or pointless."""
+        channel = self.channels.get(reply.message.channel)
+        if channel is None:
+            return ChannelError(f"channel {reply.message.channel!r} is not configured", retryable=False)
+        last_error: ChannelError | None = None
+        delay = 0.0
+        for attempt in range(self.settings.send_attempts):
+            if attempt:
+                await asyncio.sleep(delay)
+                # Still ours: keep other senders from reclaiming it while we wait between attempts.
+                await self.store.touch(self.store.keys.outbox, OUTBOX_GROUP, self.consumer, entry.entry_id)
+            try:
+                await channel.send(reply)
+                return None
+            except ChannelError as error:
+                last_error = error
+                self.metrics.replies_failed.labels(channel.name, "retryable" if error.retryable else "permanent").inc()
+                logger.warning("delivery failed message=%s attempt=%d error=%s", reply.message.key, attempt + 1, error)
+                if not error.retryable:
+                    break
+                backoff = self.settings.send_backoff_s * 2**attempt * random.uniform(0.8, 1.2)
+                delay = max(backoff, error.retry_after or 0.0)
+        return last_error

@@ -1,0 +1,122 @@
+"""Shared fixtures: a real Redis (BOT_TEST_REDIS_URL, else an embedded server), settings with a key prefix
+of their own per test, the real encoder loaded once, and the fake remote peers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.channels.generic import sign
+from bot.classify.encoder import TransformersEncoder, default_model_path
+from bot.config import Settings
+from bot.embedded import EmbeddedRedis
+from bot.models import Author, InboundMessage
+from tests.fakes import FakeLLM, Receiver
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-generic-secret"
+TOKEN = "test-review-token-0123456789"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    url = os.environ.get("BOT_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=free_port())
+    yield await server.start()
+    await server.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str, settings: Settings) -> AsyncIterator[Redis]:
+    """A client; at the end, this test's keys (its own prefix) are deleted: other tests' data is untouched."""
+    client = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    async for key in client.scan_iter(f"{settings.redis_prefix}:*", count=1000):
+        await client.delete(key)
+    await client.aclose()
+
+
+@pytest.fixture
+def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    prefix = "t" + uuid.uuid4().hex[:12]
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "redis_url": redis_url, "redis_prefix": prefix, "data_dir": tmp_path / "data",
+            "policies_dir": ROOT / "policies", "prompts_dir": ROOT / "prompts", "generic_secret": SECRET,
+            "review_tokens": TOKEN, "claim_idle_ms": 2000, "send_backoff_s": 0.01, "shutdown_timeout_s": 5,
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+def encoder() -> Iterator[TransformersEncoder]:
+    loaded = TransformersEncoder(default_model_path())
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLLM]:
+    llm = FakeLLM()
+    yield llm
+    await llm.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    peer = Receiver(SECRET.encode())
+    yield peer
+    await peer.close()
+
+
+def message(text: str, *, id: str | None = None, handle: str = "hiker_jo", public: bool = False,
+            channel: str = "generic", followers: int = 10) -> InboundMessage:
+    now = datetime.now(UTC)
+    return InboundMessage(channel=channel, id=id or uuid.uuid4().hex, conversation_id="conv-" + (id or "x"),
+                          text=text, author=Author(id="u1", handle=handle, followers=followers), created_at=now,
+                          public=public, received_at=now)
+
+
+def payload(text: str, *, id: str | None = None, **extra: Any) -> dict[str, Any]:
+    body = {"id": id or uuid.uuid4().hex, "conversation_id": "c-" + uuid.uuid4().hex[:8], "text": text,
+            "author": {"id": "u-1", "handle": "hiker_jo", "followers": 12},
+            "created_at": "2026-11-23T10:00:00+00:00", "public": False}
+    body.update(extra)
+    return body
+
+
+def signed(body: object) -> tuple[bytes, dict[str, str]]:
+    return signed_bytes(json.dumps(body).encode())
+
+
+def signed_bytes(raw: bytes) -> tuple[bytes, dict[str, str]]:
+    return raw, {"Content-Type": "application/json", "X-Bot-Signature": sign(SECRET.encode(), raw)}

@@ -1,0 +1,115 @@
+"""The Redis layer on a real Redis: dedup, exactly-once effects, reclaim, and review-case races."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.config import Settings
+from bot.models import (
+    Action,
+    CaseState,
+    Classification,
+    Decision,
+    Draft,
+    Outcome,
+    Priority,
+    Reply,
+    ReviewCase,
+    Status,
+)
+from bot.store import INBOUND_GROUP, OUTBOX_GROUP, RedisStore, ReviewConflict
+from tests.conftest import message
+
+
+@pytest.fixture
+async def store(redis: Redis, settings: Settings) -> RedisStore:
+    store = RedisStore(redis, settings.redis_prefix, ttl_s=60)
+    await store.setup()
+    await store.setup()  # a second start finds the groups and carries on
+    return store
+
+
+def outcome(text: str, action: Action, priority: Priority = Priority.NORMAL, **kw: object) -> Outcome:
+    return Outcome(message=message(text, **kw), classification=Classification(intent="delivery_info", confidence=0.9),
+                   draft=Draft(text="Draft", answerable=True, drafter="offline"),
+                   decision=Decision(action=action, reasons=("r",), priority=priority))
+
+
+def case_for(out: Outcome, case_id: str, age_s: float = 0) -> ReviewCase:
+    return ReviewCase(case_id=case_id, message=out.message, classification=out.classification, draft=out.draft,
+                      decision=out.decision, created_at=datetime.now(UTC) - timedelta(seconds=age_s))
+
+
+async def test_enqueue_dedups_by_channel_and_id(store: RedisStore, redis: Redis) -> None:
+    a, b = message("one", id="m1"), message("two", id="m2")
+    assert await store.enqueue([a, b]) == [True, True]
+    assert await store.enqueue([a, message("again", id="m3"), a]) == [False, True, False]
+    assert await redis.xlen(store.keys.inbound) == 3
+    state = await store.message_state("generic", "m1")
+    assert state is not None and state.status is Status.RECEIVED
+    assert await store.enqueue([a.model_copy(update={"channel": "other"})]) == [True]  # ids are per channel
+
+
+async def test_commit_writes_effects_once_and_acks(store: RedisStore, redis: Redis) -> None:
+    out = outcome("where is my parcel", Action.AUTO_SEND, id="m1")
+    await store.enqueue([out.message])
+    [entry] = await store.read(store.keys.inbound, INBOUND_GROUP, "c1", 10, 100)
+    reply = Reply(reply_id="r1", message=out.message, text="On its way", origin="bot")
+    assert await store.commit(entry.entry_id, out, reply, None)
+    # A reclaimed copy of the same message (another worker finished it meanwhile) changes nothing.
+    assert not await store.commit(entry.entry_id, out, reply, None)
+    assert await redis.xlen(store.keys.outbox) == 1
+    assert await store.pending_count(store.keys.inbound, INBOUND_GROUP) == 0
+    assert await redis.xlen(store.keys.inbound) == 0
+    state = await store.message_state("generic", "m1")
+    assert state is not None and (state.status, state.decision, state.reply) == (Status.PROCESSING,
+                                                                                  Action.AUTO_SEND, "On its way")
+    context = await store.conversation("generic", out.message.conversation_id)
+    assert [t.role for t in context.turns] == ["customer"]
+
+
+async def test_a_dead_consumers_entries_are_reclaimed(store: RedisStore) -> None:
+    await store.enqueue([message("hello", id="m1")])
+    [entry] = await store.read(store.keys.inbound, INBOUND_GROUP, "dies", 10, 100)
+    assert await store.reclaim(store.keys.inbound, INBOUND_GROUP, "alive", 60_000, 10) == []  # not idle yet
+    await asyncio.sleep(0.05)
+    [again] = await store.reclaim(store.keys.inbound, INBOUND_GROUP, "alive", 10, 10)
+    assert (again.entry_id, again.payload, again.deliveries) == (entry.entry_id, entry.payload, 2)
+
+
+async def test_review_queue_order_and_one_winner(store: RedisStore, redis: Redis) -> None:
+    normal_old = outcome("a", Action.REVIEW, Priority.NORMAL, id="a")
+    urgent = outcome("b", Action.REVIEW, Priority.URGENT, id="b")
+    high = outcome("c", Action.REVIEW, Priority.HIGH, id="c")
+    for out, case_id, age in ((normal_old, "ca", 60), (urgent, "cb", 0), (high, "cc", 10)):
+        await store.enqueue([out.message])
+        [entry] = await store.read(store.keys.inbound, INBOUND_GROUP, "c1", 1, 100)
+        await store.commit(entry.entry_id, out, None, case_for(out, case_id, age))
+    assert [c.case_id for c in await store.pending_cases()] == ["cb", "cc", "ca"]
+    reply = Reply(reply_id="r-b", message=urgent.message, text="A person here", origin="reviewer")
+    results = await asyncio.gather(store.resolve("cb", "alice", CaseState.APPROVED, reply),
+                                   store.resolve("cb", "bob", CaseState.REJECTED, None), return_exceptions=True)
+    assert sum(isinstance(r, ReviewConflict) for r in results) == 1
+    winner = next(r for r in results if isinstance(r, ReviewCase))
+    assert winner.state in {CaseState.APPROVED, CaseState.REJECTED}
+    assert await redis.xlen(store.keys.outbox) == (1 if winner.state is CaseState.APPROVED else 0)
+    assert await redis.xlen(store.keys.audit) == 1
+    with pytest.raises(KeyError):
+        await store.resolve("nope", "alice", CaseState.REJECTED, None)
+    assert [c.case_id for c in await store.pending_cases()] == ["cc", "ca"]
+
+
+async def test_delivery_is_recorded_once(store: RedisStore, redis: Redis) -> None:
+    out = outcome("q", Action.AUTO_SEND, id="m1")
+    reply = Reply(reply_id="r1", message=out.message, text="Answer", origin="bot")
+    await redis.xadd(store.keys.outbox, {"m": reply.model_dump_json()})
+    [entry] = await store.read(store.keys.outbox, OUTBOX_GROUP, "s1", 10, 100)
+    assert await store.delivered(entry.entry_id, reply)
+    assert await store.is_done("reply:r1")
+    assert not await store.delivered(entry.entry_id, reply)
+    context = await store.conversation("generic", out.message.conversation_id)
+    assert [(t.role, t.text) for t in context.turns] == [("brand", "Answer")]
