@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("aiohttp.access", "httpx", "openai._base_client"):
+    for noisy in ("aiohttp.access", "httpx", "httpx2", "openai._base_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

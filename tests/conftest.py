@@ -62,9 +62,16 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "redis_url": redis_url, "redis_prefix": prefix, "data_dir": tmp_path / "data",
-            "policies_dir": ROOT / "policies", "prompts_dir": ROOT / "prompts", "generic_secret": SECRET,
-            "review_tokens": TOKEN, "claim_idle_ms": 2000, "send_backoff_s": 0.01, "shutdown_timeout_s": 5,
+            "redis_url": redis_url,
+            "redis_prefix": prefix,
+            "data_dir": tmp_path / "data",
+            "policies_dir": ROOT / "policies",
+            "prompts_dir": ROOT / "prompts",
+            "generic_secret": SECRET,
+            "review_tokens": TOKEN,
+            "claim_idle_ms": 2000,
+            "send_backoff_s": 0.01,
+            "shutdown_timeout_s": 5,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -98,18 +105,37 @@ async def receiver() -> AsyncIterator[Receiver]:
     await peer.close()
 
 
-def message(text: str, *, id: str | None = None, handle: str = "hiker_jo", public: bool = False,
-            channel: str = "generic", followers: int = 10) -> InboundMessage:
+def message(
+    text: str,
+    *,
+    id: str | None = None,
+    handle: str = "hiker_jo",
+    public: bool = False,
+    channel: str = "generic",
+    followers: int = 10,
+) -> InboundMessage:
     now = datetime.now(UTC)
-    return InboundMessage(channel=channel, id=id or uuid.uuid4().hex, conversation_id="conv-" + (id or "x"),
-                          text=text, author=Author(id="u1", handle=handle, followers=followers), created_at=now,
-                          public=public, received_at=now)
+    return InboundMessage(
+        channel=channel,
+        id=id or uuid.uuid4().hex,
+        conversation_id="conv-" + (id or "x"),
+        text=text,
+        author=Author(id="u1", handle=handle, followers=followers),
+        created_at=now,
+        public=public,
+        received_at=now,
+    )
 
 
 def payload(text: str, *, id: str | None = None, **extra: Any) -> dict[str, Any]:
-    body = {"id": id or uuid.uuid4().hex, "conversation_id": "c-" + uuid.uuid4().hex[:8], "text": text,
-            "author": {"id": "u-1", "handle": "hiker_jo", "followers": 12},
-            "created_at": "2026-11-23T10:00:00+00:00", "public": False}
+    body = {
+        "id": id or uuid.uuid4().hex,
+        "conversation_id": "c-" + uuid.uuid4().hex[:8],
+        "text": text,
+        "author": {"id": "u-1", "handle": "hiker_jo", "followers": 12},
+        "created_at": "2026-11-23T10:00:00+00:00",
+        "public": False,
+    }
     body.update(extra)
     return body
 
@@ -120,3 +146,9 @@ def signed(body: object) -> tuple[bytes, dict[str, str]]:
 
 def signed_bytes(raw: bytes) -> tuple[bytes, dict[str, str]]:
     return raw, {"Content-Type": "application/json", "X-Bot-Signature": sign(SECRET.encode(), raw)}
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trained intent heads, shared by the tests of one session (a head is keyed by its examples)."""
+    return tmp_path_factory.mktemp("models")

@@ -36,8 +36,10 @@ class FakeLLM:
         messages = body.get("messages")
         if not body.get("model") or not isinstance(messages, list) or not messages:
             return web.json_response({"error": {"message": "model and messages required"}}, status=400)
-        if any(m.get("role") not in {"system", "user", "assistant"} or not isinstance(m.get("content"), str)
-               for m in messages):
+        if any(
+            m.get("role") not in {"system", "user", "assistant"} or not isinstance(m.get("content"), str)
+            for m in messages
+        ):
             return web.json_response({"error": {"message": "bad message"}}, status=400)
         self.requests.append(body)
         self.started.set()
@@ -50,14 +52,25 @@ class FakeLLM:
         if self.malformed:
             content = "Sure! Here is a reply without any JSON."
         else:
-            content = json.dumps({"reply": f"LLM reply using {ids[0] if ids else 'nothing'} – Northwind Team",
-                                  "sources": ids[:1], "answerable": bool(ids)})
-        return web.json_response({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-        })
+            content = json.dumps(
+                {
+                    "reply": f"LLM reply using {ids[0] if ids else 'nothing'} – Northwind Team",
+                    "sources": ids[:1],
+                    "answerable": bool(ids),
+                }
+            )
+        return web.json_response(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                ],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+            }
+        )
 
     async def start(self) -> str:
         app = web.Application()

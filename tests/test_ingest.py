@@ -45,16 +45,20 @@ async def test_accepts_signed_messages_once(client: TestClient, redis: Redis, se
     assert await metric(client, "autoresponder_messages_received_total", channel="generic") == 3
 
 
-@pytest.mark.parametrize(("mutate", "status", "reason"), [
-    (lambda raw, h: (raw, {k: v for k, v in h.items() if k != "X-Bot-Signature"}), 401, "bad_signature"),
-    (lambda raw, h: (raw, {**h, "X-Bot-Signature": "sha256=" + "0" * 64}), 401, "bad_signature"),
-    (lambda raw, h: (raw.replace(b"Hello", b"Hellx"), h), 401, "bad_signature"),
-    (lambda raw, h: signed_bytes(b"{oops"), 400, "malformed_json"),
-    (lambda raw, h: signed_bytes(json.dumps({"id": "x"}).encode()), 400, "invalid_message"),
-    (lambda raw, h: signed_bytes(b"x" * (1024 * 1024 + 1)), 413, "too_large"),
-])
-async def test_rejections_are_explained_and_counted(client: TestClient, redis: Redis, settings: Settings,
-                                                    mutate: object, status: int, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("mutate", "status", "reason"),
+    [
+        (lambda raw, h: (raw, {k: v for k, v in h.items() if k != "X-Bot-Signature"}), 401, "bad_signature"),
+        (lambda raw, h: (raw, {**h, "X-Bot-Signature": "sha256=" + "0" * 64}), 401, "bad_signature"),
+        (lambda raw, h: (raw.replace(b"Hello", b"Hellx"), h), 401, "bad_signature"),
+        (lambda raw, h: signed_bytes(b"{oops"), 400, "malformed_json"),
+        (lambda raw, h: signed_bytes(json.dumps({"id": "x"}).encode()), 400, "invalid_message"),
+        (lambda raw, h: signed_bytes(b"x" * (1024 * 1024 + 1)), 413, "too_large"),
+    ],
+)
+async def test_rejections_are_explained_and_counted(
+    client: TestClient, redis: Redis, settings: Settings, mutate: object, status: int, reason: str
+) -> None:
     raw, headers = signed(payload("Hello"))
     raw, headers = mutate(raw, headers)  # type: ignore[operator]
     response = await client.post("/webhooks/generic", data=io.BytesIO(raw), headers=headers)

@@ -34,14 +34,23 @@ async def store(redis: Redis, settings: Settings) -> RedisStore:
 
 
 def outcome(text: str, action: Action, priority: Priority = Priority.NORMAL, **kw: object) -> Outcome:
-    return Outcome(message=message(text, **kw), classification=Classification(intent="delivery_info", confidence=0.9),
-                   draft=Draft(text="Draft", answerable=True, drafter="offline"),
-                   decision=Decision(action=action, reasons=("r",), priority=priority))
+    return Outcome(
+        message=message(text, **kw),
+        classification=Classification(intent="delivery_info", confidence=0.9),
+        draft=Draft(text="Draft", answerable=True, drafter="offline"),
+        decision=Decision(action=action, reasons=("r",), priority=priority),
+    )
 
 
 def case_for(out: Outcome, case_id: str, age_s: float = 0) -> ReviewCase:
-    return ReviewCase(case_id=case_id, message=out.message, classification=out.classification, draft=out.draft,
-                      decision=out.decision, created_at=datetime.now(UTC) - timedelta(seconds=age_s))
+    return ReviewCase(
+        case_id=case_id,
+        message=out.message,
+        classification=out.classification,
+        draft=out.draft,
+        decision=out.decision,
+        created_at=datetime.now(UTC) - timedelta(seconds=age_s),
+    )
 
 
 async def test_enqueue_dedups_by_channel_and_id(store: RedisStore, redis: Redis) -> None:
@@ -66,8 +75,11 @@ async def test_commit_writes_effects_once_and_acks(store: RedisStore, redis: Red
     assert await store.pending_count(store.keys.inbound, INBOUND_GROUP) == 0
     assert await redis.xlen(store.keys.inbound) == 0
     state = await store.message_state("generic", "m1")
-    assert state is not None and (state.status, state.decision, state.reply) == (Status.PROCESSING,
-                                                                                  Action.AUTO_SEND, "On its way")
+    assert state is not None and (state.status, state.decision, state.reply) == (
+        Status.PROCESSING,
+        Action.AUTO_SEND,
+        "On its way",
+    )
     context = await store.conversation("generic", out.message.conversation_id)
     assert [t.role for t in context.turns] == ["customer"]
 
@@ -91,8 +103,11 @@ async def test_review_queue_order_and_one_winner(store: RedisStore, redis: Redis
         await store.commit(entry.entry_id, out, None, case_for(out, case_id, age))
     assert [c.case_id for c in await store.pending_cases()] == ["cb", "cc", "ca"]
     reply = Reply(reply_id="r-b", message=urgent.message, text="A person here", origin="reviewer")
-    results = await asyncio.gather(store.resolve("cb", "alice", CaseState.APPROVED, reply),
-                                   store.resolve("cb", "bob", CaseState.REJECTED, None), return_exceptions=True)
+    results = await asyncio.gather(
+        store.resolve("cb", "alice", CaseState.APPROVED, reply),
+        store.resolve("cb", "bob", CaseState.REJECTED, None),
+        return_exceptions=True,
+    )
     assert sum(isinstance(r, ReviewConflict) for r in results) == 1
     winner = next(r for r in results if isinstance(r, ReviewCase))
     assert winner.state in {CaseState.APPROVED, CaseState.REJECTED}

@@ -40,15 +40,18 @@ def test_parses_one_message_or_a_list(channel: GenericChannel) -> None:
     assert many[0].author.followers == 12
 
 
-@pytest.mark.parametrize(("body", "reason", "named"), [
-    (b"{not json", "malformed_json", "not valid JSON"),
-    (b"[]", "empty", "empty"),
-    (json.dumps({k: v for k, v in payload("x").items() if k != "text"}).encode(), "invalid_message", "text"),
-    (json.dumps(payload("x", created_at="yesterday")).encode(), "invalid_message", "created_at"),
-    (json.dumps([payload("x"), {"id": "2"}]).encode(), "invalid_message", "message 1"),
-    (json.dumps(payload("x", author={"id": "u"})).encode(), "invalid_message", "author.handle"),
-    (b'"just a string"', "invalid_message", "body"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason", "named"),
+    [
+        (b"{not json", "malformed_json", "not valid JSON"),
+        (b"[]", "empty", "empty"),
+        (json.dumps({k: v for k, v in payload("x").items() if k != "text"}).encode(), "invalid_message", "text"),
+        (json.dumps(payload("x", created_at="yesterday")).encode(), "invalid_message", "created_at"),
+        (json.dumps([payload("x"), {"id": "2"}]).encode(), "invalid_message", "message 1"),
+        (json.dumps(payload("x", author={"id": "u"})).encode(), "invalid_message", "author.handle"),
+        (b'"just a string"', "invalid_message", "body"),
+    ],
+)
 def test_bad_bodies_name_the_problem(channel: GenericChannel, body: bytes, reason: str, named: str) -> None:
     with pytest.raises(BadRequest) as caught:
         channel.parse(body, NOW)
@@ -62,8 +65,9 @@ async def test_send_signs_the_reply_and_maps_failures(receiver: Receiver) -> Non
     async with aiohttp.ClientSession() as session:
         channel = GenericChannel(SECRET.encode(), url, session)
         await channel.send(reply)
-        assert receiver.replies == [{"reply_id": "r1", "in_reply_to": "m9", "conversation_id": "conv-m9",
-                                     "text": "Hello – Northwind Team"}]
+        assert receiver.replies == [
+            {"reply_id": "r1", "in_reply_to": "m9", "conversation_id": "conv-m9", "text": "Hello – Northwind Team"}
+        ]
         receiver.fail_times, receiver.fail_status = 1, 503
         with pytest.raises(ChannelError) as caught:
             await channel.send(reply)

@@ -1,0 +1,60 @@
+"""Running the real `python -m bot ...` as a child process, as a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import ROOT
+
+
+@dataclass
+class Service:
+    process: asyncio.subprocess.Process
+    url: str
+    log: Path
+
+    async def wait_ready(self, timeout: float = 120) -> None:
+        """Poll /readyz until 200; fail with the log if the process dies or never gets ready."""
+        async with aiohttp.ClientSession() as session:
+            for _ in range(int(timeout * 4)):
+                if self.process.returncode is not None:
+                    raise AssertionError(f"service exited {self.process.returncode}:\n{self.log.read_text()}")
+                try:
+                    async with session.get(self.url + "/readyz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:  # not listening yet
+                    pass
+                await asyncio.sleep(0.25)
+        raise AssertionError(f"service not ready after {timeout} s:\n{self.log.read_text()}")
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+        return await asyncio.wait_for(self.process.wait(), 60)
+
+
+async def start(command: str, port: int, env: dict[str, str], log: Path) -> Service:
+    full_env = {key: value for key, value in os.environ.items() if not key.startswith("BOT_")}
+    full_env.update({"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **env})
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            command,
+            "--port",
+            str(port),
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    return Service(process, f"http://127.0.0.1:{port}", log)

@@ -1,0 +1,67 @@
+"""The command line as a user meets it: help, and clear messages for bad settings and bad files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, **(env or {})},
+        cwd=cwd,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("serve", "web", "worker"):
+        assert command in result.stdout
+
+
+def test_each_bad_setting_is_named() -> None:
+    result = run(
+        "serve",
+        env={
+            "BOT_CLAIM_IDLE_MS": "soon",
+            "BOT_LLM_BASE_URL": "ftp://x",
+            "BOT_REVIEW_TOKENS": "short",
+            "BOT_LOG_LEVEL": "LOUD",
+        },
+    )
+    assert result.returncode == 2
+    for name in ("BOT_CLAIM_IDLE_MS", "BOT_LLM_BASE_URL", "BOT_REVIEW_TOKENS", "BOT_LOG_LEVEL"):
+        assert name in result.stderr
+    assert "short" not in result.stderr.replace("shorter", "")  # a secret's value is never echoed
+
+
+def test_split_processes_need_a_shared_redis() -> None:
+    result = run("worker")
+    assert result.returncode == 2 and "BOT_REDIS_URL" in result.stderr
+
+
+def test_a_broken_policy_file_is_named_with_its_line(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    (tmp_path / "policies" / "decision.yaml").write_text("confidence_threshold: 0.5\nown_accounts: [unclosed\n")
+    result = run(
+        "serve", env={"BOT_POLICIES_DIR": str(tmp_path / "policies"), "BOT_PROMPTS_DIR": str(ROOT / "prompts")}
+    )
+    assert result.returncode == 2
+    assert "decision.yaml:3: invalid YAML" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "policies" / "decision.yaml").write_text("confidence_threshold: 1.5\nmood: sunny\n")
+    result = run(
+        "serve", env={"BOT_POLICIES_DIR": str(tmp_path / "policies"), "BOT_PROMPTS_DIR": str(ROOT / "prompts")}
+    )
+    assert "decision.yaml: confidence_threshold: Input should be less than or equal to 1" in result.stderr
+    assert "mood: Extra inputs are not permitted" in result.stderr

@@ -1,0 +1,150 @@
+"""The real `python -m bot serve` in a child process, with its embedded Redis, talking to a fake platform."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tests.conftest import SECRET, TOKEN, free_port, payload, signed
+from tests.fakes import Receiver
+from tests.service import Service, start
+
+pytestmark = pytest.mark.slow
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+async def peer() -> AsyncIterator[Receiver]:
+    receiver = Receiver(SECRET.encode())
+    yield receiver
+    await receiver.close()
+
+
+@pytest.fixture(scope="module")
+async def service(peer: Receiver, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Service]:
+    reply_url = await peer.start()
+    data = tmp_path_factory.mktemp("e2e")
+    env = {
+        "BOT_DATA_DIR": str(data / "data"),
+        "BOT_GENERIC_SECRET": SECRET,
+        "BOT_GENERIC_REPLY_URL": reply_url,
+        "BOT_REVIEW_TOKENS": TOKEN,
+    }  # no BOT_REDIS_URL: the embedded Redis
+    service = await start("serve", free_port(), env, data / "serve.log")
+    await service.wait_ready()
+    yield service
+    code = await service.stop()
+    log = service.log.read_text()
+    assert code == 0, log
+    assert "Traceback" not in log, log
+    assert "embedded Redis" in log
+
+
+async def post(service: Service, body: object) -> tuple[int, dict[str, object]]:
+    raw, headers = signed(body)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(service.url + "/webhooks/generic", data=raw, headers=headers) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def get(service: Service, path: str) -> dict[str, object]:
+    async with aiohttp.ClientSession(headers=AUTH) as session, session.get(service.url + path) as response:
+        assert response.status == 200, await response.text()
+        return await response.json()  # type: ignore[no-any-return]
+
+
+async def wait_status(service: Service, message_id: str, status: str, timeout: float = 60) -> dict[str, object]:
+    for _ in range(int(timeout * 10)):
+        async with (
+            aiohttp.ClientSession(headers=AUTH) as session,
+            session.get(f"{service.url}/api/messages/generic/{message_id}") as response,
+        ):
+            if response.status == 200:
+                state = await response.json()
+                if state["status"] == status:
+                    return state  # type: ignore[no-any-return]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{message_id} never reached {status}; last: {state}")
+
+
+def replies_to(peer: Receiver, message_id: str) -> list[dict[str, str]]:
+    return [reply for reply in peer.replies if reply["in_reply_to"] == message_id]
+
+
+async def test_faq_is_answered_at_once(service: Service, peer: Receiver) -> None:
+    mid = uuid.uuid4().hex
+    status, body = await post(service, payload("How long does standard delivery take in the UK?", id=mid))
+    assert (status, body) == (202, {"accepted": 1, "duplicates": 0})
+    state = await wait_status(service, mid, "sent")
+    [reply] = replies_to(peer, mid)
+    assert "3–5 working days" in reply["text"] and reply["text"].endswith("– Northwind Team")
+    assert state["intent"] == "delivery_info" and state["decision"] == "auto_send" and state["reply"] == reply["text"]
+
+
+async def test_risky_message_waits_for_a_reviewer(service: Service, peer: Receiver) -> None:
+    mid = uuid.uuid4().hex
+    text = "My jacket zip snapped and cut my hand. My solicitor will be in touch about this."
+    assert (await post(service, payload(text, id=mid)))[0] == 202
+    state = await wait_status(service, mid, "in_review")
+    assert any(r.startswith("risk:") for r in state["reasons"])  # type: ignore[union-attr]
+    await asyncio.sleep(1.5)
+    assert replies_to(peer, mid) == []  # nothing goes out until a person says so
+    cases = (await get(service, "/api/reviews"))["cases"]
+    [case] = [c for c in cases if c["message"]["id"] == mid]  # type: ignore[index, union-attr]
+    assert case["decision"]["priority"] in {"high", "urgent"}
+    edited = "We're so sorry about your hand. A member of our team will message you today. – Sam at Northwind"
+    async with aiohttp.ClientSession(headers=AUTH) as session:
+        async with session.post(f"{service.url}/api/reviews/{case['case_id']}/approve", json={"text": edited}) as r:
+            assert r.status == 200 and (await r.json())["state"] == "approved"
+        async with session.post(f"{service.url}/api/reviews/{case['case_id']}/reject") as r:
+            assert r.status == 409  # already approved: the second action loses and is told
+    await wait_status(service, mid, "sent")
+    assert [r["text"] for r in replies_to(peer, mid)] == [edited]
+
+
+async def test_duplicate_is_processed_once(service: Service, peer: Receiver) -> None:
+    mid = uuid.uuid4().hex
+    body = payload("What are your store opening hours on Sunday?", id=mid)
+    assert await post(service, body) == (202, {"accepted": 1, "duplicates": 0})
+    assert await post(service, body) == (202, {"accepted": 0, "duplicates": 1})
+    await wait_status(service, mid, "sent")
+    await asyncio.sleep(1)
+    assert len(replies_to(peer, mid)) == 1
+
+
+async def test_bad_signature_is_refused_and_never_processed(service: Service, peer: Receiver) -> None:
+    mid = uuid.uuid4().hex
+    raw = json.dumps(payload("How long does delivery take?", id=mid)).encode()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            service.url + "/webhooks/generic", data=raw, headers={"X-Bot-Signature": "sha256=" + "ab" * 32}
+        ) as response:
+            assert response.status == 401
+        async with session.get(f"{service.url}/api/messages/generic/{mid}", headers=AUTH) as response:
+            assert response.status == 404
+        async with session.get(f"{service.url}/api/reviews") as response:
+            assert response.status == 401  # the API wants a token too
+        metrics = await (await session.get(service.url + "/metrics")).text()
+    assert 'autoresponder_webhook_rejections_total{channel="generic",reason="bad_signature"} 1.0' in metrics
+    assert replies_to(peer, mid) == []
+
+
+async def test_metrics_show_the_path(service: Service) -> None:
+    async with aiohttp.ClientSession() as session:
+        text = await (await session.get(service.url + "/metrics")).text()
+    for name in (
+        "autoresponder_messages_received_total",
+        "autoresponder_decisions_total",
+        "autoresponder_replies_sent_total",
+        "autoresponder_stage_duration_seconds_bucket",
+        "autoresponder_first_response_seconds_bucket",
+        "autoresponder_model_load_seconds",
+    ):
+        assert name in text

@@ -1,0 +1,93 @@
+"""The minimal review API: bearer auth, the queue, approve (edited), reject, conflicts, message status."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.keys import STORE
+from bot.models import Action, Classification, Decision, Draft, Outcome, Priority, ReviewCase
+from bot.store import INBOUND_GROUP, OUTBOX_GROUP
+from tests.conftest import TOKEN, message
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def client(settings: Settings, redis: Redis) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(create_app(settings, workers=False))) as client:
+        store = client.app[STORE]
+        for mid, priority in (("m1", Priority.NORMAL), ("m2", Priority.URGENT)):
+            msg = message("I want compensation", id=mid)
+            await store.enqueue([msg])
+            [entry] = await store.read(store.keys.inbound, INBOUND_GROUP, "w", 1, 100)
+            outcome = Outcome(
+                message=msg,
+                classification=Classification(intent="compensation_demand", confidence=0.8),
+                draft=Draft(text="Sorry to hear that.", answerable=True, drafter="offline"),
+                decision=Decision(action=Action.REVIEW, reasons=("intent_mode:x",), priority=priority),
+            )
+            case = ReviewCase(
+                case_id=f"c-{mid}",
+                message=msg,
+                classification=outcome.classification,
+                draft=outcome.draft,
+                decision=outcome.decision,
+                created_at=datetime.now(UTC),
+            )
+            await store.commit(entry.entry_id, outcome, None, case)
+        yield client
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": TOKEN},
+    ],
+)
+async def test_api_needs_a_known_bearer_token(client: TestClient, header: dict[str, str]) -> None:
+    for method, path in (
+        ("GET", "/api/reviews"),
+        ("POST", "/api/reviews/c-m1/approve"),
+        ("GET", "/api/messages/generic/m1"),
+    ):
+        response = await client.request(method, path, headers=header)
+        assert response.status == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_queue_approve_reject(client: TestClient) -> None:
+    cases = (await (await client.get("/api/reviews", headers=AUTH)).json())["cases"]
+    assert [c["case_id"] for c in cases] == ["c-m2", "c-m1"]  # urgent first
+    assert cases[0]["message"]["text"] == "I want compensation" and cases[0]["draft"]["text"] == "Sorry to hear that."
+    assert cases[0]["classification"]["intent"] == "compensation_demand"
+    assert cases[0]["decision"]["reasons"] == ["intent_mode:x"]
+
+    response = await client.post("/api/reviews/c-m1/approve", json={"text": "  A person will DM you.  "}, headers=AUTH)
+    assert response.status == 200
+    body = await response.json()
+    assert body["state"] == "approved" and body["resolution"] == "A person will DM you."
+    assert body["resolved_by"].startswith("token-")
+    store = client.app[STORE]
+    [entry] = await store.read(store.keys.outbox, OUTBOX_GROUP, "s", 10, 100)
+    assert '"A person will DM you."' in entry.payload
+    assert (await client.post("/api/reviews/c-m1/reject", headers=AUTH)).status == 409
+
+    assert (await client.post("/api/reviews/c-m2/approve", json={"text": ""}, headers=AUTH)).status == 400
+    assert (await client.post("/api/reviews/c-m2/approve", data=b"{x", headers=AUTH)).status == 400
+    response = await client.post("/api/reviews/c-m2/reject", json={"reason": "troll"}, headers=AUTH)
+    assert (await response.json())["resolution"] == "troll"
+    assert (await client.post("/api/reviews/nope/approve", headers=AUTH)).status == 404
+    assert (await (await client.get("/api/reviews", headers=AUTH)).json())["cases"] == []
+
+    states = [await (await client.get(f"/api/messages/generic/{m}", headers=AUTH)).json() for m in ("m1", "m2")]
+    assert [(s["status"], s["reply"]) for s in states] == [("processing", "A person will DM you."), ("rejected", None)]
+    assert (await client.get("/api/messages/generic/unknown", headers=AUTH)).status == 404

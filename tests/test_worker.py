@@ -1,0 +1,142 @@
+"""Worker and sender in-process, on a real Redis and the real model: outages, failed deliveries, poison."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import openai
+import pytest
+from redis.asyncio import Redis
+
+from bot.app import load_brand
+from bot.channels.generic import GenericChannel
+from bot.classify import Classifier
+from bot.classify.encoder import TransformersEncoder
+from bot.config import Settings
+from bot.draft.knowledge import KnowledgeIndex
+from bot.draft.llm import LLMDrafter
+from bot.draft.offline import OfflineDrafter
+from bot.metrics import create_metrics
+from bot.models import Action, CaseState, Context, Reply, Status
+from bot.pipeline import Pipeline
+from bot.store import INBOUND_GROUP, Entry, RedisStore
+from bot.worker import Sender, Worker, stable_id
+from tests.conftest import SECRET, message
+from tests.fakes import FakeLLM, Receiver
+
+
+def pipeline(
+    settings: Settings, encoder: TransformersEncoder, models_dir: Path, client: openai.AsyncOpenAI | None = None
+) -> Pipeline:
+    brand = load_brand(settings)
+    metrics = create_metrics()
+    llm = None
+    if client is not None:
+        llm = LLMDrafter(
+            client, brand.prompts, metrics, model="m", temperature=0, max_tokens=100, max_concurrency=2, max_chars={}
+        )
+    return Pipeline(
+        Classifier.build(encoder, brand.policy, models_dir),
+        KnowledgeIndex.build(brand.passages, encoder),
+        llm,
+        OfflineDrafter(brand.answers, brand.prompts.persona),
+        brand.policy,
+        metrics,
+    )
+
+
+@pytest.fixture
+async def store(redis: Redis, settings: Settings) -> AsyncIterator[RedisStore]:
+    store = RedisStore(redis, settings.redis_prefix, ttl_s=600)
+    await store.setup()
+    yield store
+
+
+async def test_model_outage_falls_back_to_the_offline_drafter(
+    settings: Settings, encoder: TransformersEncoder, models_dir: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.fail_status = 503
+    client = openai.AsyncOpenAI(base_url=await fake_llm.start(), api_key=fake_llm.api_key, max_retries=0)
+    [outcome] = await pipeline(settings, encoder, models_dir, client).run(
+        [(message("How long does standard delivery take?"), Context())]
+    )
+    await client.close()
+    assert fake_llm.requests  # the model was asked first
+    assert outcome.draft is not None and outcome.draft.drafter == "offline"
+    assert outcome.draft.note.startswith("fallback:") and outcome.decision.action is Action.AUTO_SEND
+
+
+async def test_ignored_and_reviewed_messages_get_no_reply(
+    settings: Settings, encoder: TransformersEncoder, models_dir: Path, store: RedisStore, redis: Redis
+) -> None:
+    msgs = [
+        message("New autumn range is in stores now!", handle="@NorthwindOutfit", id="own"),
+        message("I want to speak to a lawyer about your boots", id="legal"),
+        message("Do you accept PayPal?", id="faq"),
+    ]
+    await store.enqueue(msgs)
+    worker = Worker(store, pipeline(settings, encoder, models_dir), settings, create_metrics(), "w1")
+    await worker.handle(await store.read(store.keys.inbound, INBOUND_GROUP, "w1", 10, 100))
+    states = {m.id: await store.message_state("generic", m.id) for m in msgs}
+    assert {k: s.status for k, s in states.items() if s} == {
+        "own": Status.IGNORED,
+        "legal": Status.IN_REVIEW,
+        "faq": Status.PROCESSING,
+    }
+    assert await redis.xlen(store.keys.outbox) == 1
+    [case] = await store.pending_cases()
+    assert case.message.id == "legal" and "risk:legal_threat" in case.decision.reasons
+
+
+async def test_undeliverable_reply_becomes_a_review_case(
+    make_settings: object, store: RedisStore, receiver: Receiver, redis: Redis
+) -> None:
+    settings: Settings = make_settings(send_attempts=3)  # type: ignore[operator]
+    receiver.fail_times = 3
+    url = await receiver.start()
+    msg = message("Do you take Amex?", id="m1")
+    await store.enqueue([msg])
+    await redis.xadd(
+        store.keys.outbox,
+        {"m": Reply(reply_id=stable_id("r_", msg.key), message=msg, text="Yes.", origin="bot").model_dump_json()},
+    )
+    metrics = create_metrics()
+    async with aiohttp.ClientSession() as session:
+        sender = Sender(store, {"generic": GenericChannel(SECRET.encode(), url, session)}, settings, metrics, "s1")
+        stopping = asyncio.Event()
+        task = asyncio.create_task(sender.run(stopping))
+        for _ in range(100):
+            if await store.pending_cases():
+                break
+            await asyncio.sleep(0.05)
+        [case] = await store.pending_cases()
+        assert case.decision.reasons == ("delivery_failed",) and case.draft is not None and case.draft.text == "Yes."
+        assert await redis.xlen(store.keys.dead) == 1 and receiver.replies == []
+        state = await store.message_state("generic", "m1")
+        assert state is not None and state.status is Status.IN_REVIEW
+        # The platform is back; a reviewer sends it after all.
+        reply = Reply(reply_id=stable_id("r_", msg.key), message=msg, text="Yes, we take Amex.", origin="reviewer")
+        await store.resolve(case.case_id, "alice", CaseState.APPROVED, reply)
+        await receiver.wait_for(1, timeout=10)
+        stopping.set()
+        await asyncio.wait_for(task, 5)
+    assert [r["text"] for r in receiver.replies] == ["Yes, we take Amex."]
+    assert metrics.replies_failed.labels("generic", "retryable")._value.get() == 3
+
+
+async def test_poison_message_is_dead_lettered_to_a_human(
+    make_settings: object, store: RedisStore, encoder: TransformersEncoder, models_dir: Path, redis: Redis
+) -> None:
+    settings: Settings = make_settings(max_deliveries=2)  # type: ignore[operator]
+    msg = message("Do you take Amex?", id="m1")
+    await store.enqueue([msg])
+    [entry] = await store.read(store.keys.inbound, INBOUND_GROUP, "w1", 10, 100)
+    worker = Worker(store, pipeline(settings, encoder, models_dir), settings, create_metrics(), "w1")
+    await worker.handle([Entry(entry.entry_id, entry.payload, deliveries=3)])  # failed twice before
+    [case] = await store.pending_cases()
+    assert case.decision.reasons == ("processing_failed",)
+    assert await redis.xlen(store.keys.dead) == 1 and await redis.xlen(store.keys.outbox) == 0
+    assert await store.pending_count(store.keys.inbound, INBOUND_GROUP) == 0
