@@ -106,6 +106,13 @@ def _state(message: InboundMessage, status: Status, **fields: object) -> str:
     return record.model_dump_json()
 
 
+def _moved(message: InboundMessage, current: MessageState | None, update: dict[str, object]) -> str:
+    """A message's state after a later step, keeping what earlier steps recorded (intent, decision...)."""
+    if current is None:
+        return _state(message, **update)  # type: ignore[arg-type]
+    return current.model_copy(update={**update, "updated_at": _now()}).model_dump_json()
+
+
 class RedisStore:
     """The service's durable state in Redis; one instance per process, shared by all tasks."""
 
@@ -208,14 +215,16 @@ class RedisStore:
     async def dead_letter(self, stream: str, group: str, entry: Entry, key: str, case: ReviewCase) -> bool:
         """Give up on an entry after too many attempts: keep it in the dead stream and put it before a human."""
         message = case.message
+        current = await self.message_state(message.channel, message.id)
+        update: dict[str, object] = {"status": Status.IN_REVIEW, "case_id": case.case_id}
+        update["reasons"] = (current.reasons if current else ()) + case.decision.reasons
+        if case.draft is not None:
+            update["reply"] = case.draft.text
+        state = _moved(message, current, update)
 
         def effects(pipe: Pipeline) -> None:
             pipe.xadd(self.keys.dead, {"stream": stream, "m": entry.payload, "reason": case.decision.reasons[0]})
-            pipe.set(
-                self.keys.state(message.channel, message.id),
-                _state(message, Status.IN_REVIEW, case_id=case.case_id, reasons=case.decision.reasons),
-                ex=self.ttl_s,
-            )
+            pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
             self._open_case(pipe, case)
 
         return await self._once(stream, group, entry.entry_id, f"dead:{key}", effects)
@@ -224,11 +233,10 @@ class RedisStore:
         """Record a successful delivery and ack the outbox entry."""
         message = reply.message
         current = await self.message_state(message.channel, message.id)
+        state = _moved(message, current, {"status": Status.SENT, "reply": reply.text})
 
         def effects(pipe: Pipeline) -> None:
-            if current is not None:
-                updated = current.model_copy(update={"status": Status.SENT, "reply": reply.text, "updated_at": _now()})
-                pipe.set(self.keys.state(message.channel, message.id), updated.model_dump_json(), ex=self.ttl_s)
+            pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
             self._add_turn(pipe, message.channel, message.conversation_id, "brand", reply.text)
 
         return await self._once(self.keys.outbox, OUTBOX_GROUP, entry_id, f"reply:{reply.reply_id}", effects)

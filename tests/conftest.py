@@ -26,8 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-generic-secret"
 TOKEN = "test-review-token-0123456789"
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -117,6 +117,7 @@ async def test_undeliverable_reply_becomes_a_review_case(
         assert await redis.xlen(store.keys.dead) == 1 and receiver.replies == []
         state = await store.message_state("generic", "m1")
         assert state is not None and state.status is Status.IN_REVIEW
+        assert (state.reply, state.reasons, state.case_id) == ("Yes.", ("delivery_failed",), case.case_id)
         # The platform is back; a reviewer sends it after all.
         reply = Reply(reply_id=stable_id("r_", msg.key), message=msg, text="Yes, we take Amex.", origin="reviewer")
         await store.resolve(case.case_id, "alice", CaseState.APPROVED, reply)
