@@ -8,6 +8,7 @@ import sys
 
 from aiohttp import web
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from bot.app import create_app
 from bot.config import Settings, describe_errors
@@ -62,9 +63,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     logging.getLogger("bot").info("starting command=%s host=%s port=%d", args.command, args.host, args.port)
-    web.run_app(
-        app, host=args.host, port=args.port, print=None, access_log=None, shutdown_timeout=settings.shutdown_timeout_s
-    )
+    try:
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=settings.shutdown_timeout_s,
+        )
+    except RedisError as error:  # at start: say what is wrong instead of a traceback
+        print(f"cannot use Redis (BOT_REDIS_URL): {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # the port is taken, or the address is not ours
+        print(f"cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -169,9 +169,12 @@ class RedisStore:
             await self.redis.xack(stream, group, *gone)
         return entries
 
-    async def touch(self, stream: str, group: str, consumer: str, entry_id: str) -> None:
-        """Reset an entry's idle time while it is legitimately still being worked on (long retries)."""
-        await self.redis.xclaim(stream, group, consumer, 0, [entry_id], justid=True)
+    async def touch(self, stream: str, group: str, consumer: str, entry_ids: list[str]) -> None:
+        """Reset entries' idle time while they are legitimately still being worked on (slow model, retries).
+
+        JUSTID: the delivery counter is left alone, so touching never pushes an entry towards the dead letters.
+        """
+        await self.redis.xclaim(stream, group, consumer, 0, entry_ids, justid=True)
 
     async def pending_count(self, stream: str, group: str) -> int:
         summary = await self.redis.xpending(stream, group)

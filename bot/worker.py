@@ -138,14 +138,25 @@ class Worker:
         contexts = await asyncio.gather(
             *(self.store.conversation(message.channel, message.conversation_id) for _, message in batch)
         )
-        outcomes = await self.pipeline.run(
-            [(message, context) for (_, message), context in zip(batch, contexts, strict=True)]
-        )
+        heartbeat = asyncio.create_task(self._keep_claimed([entry.entry_id for entry, _ in batch]))
+        try:
+            outcomes = await self.pipeline.run(
+                [(message, context) for (_, message), context in zip(batch, contexts, strict=True)]
+            )
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         started = time.perf_counter()
         for (entry, _), outcome in zip(batch, outcomes, strict=True):
             reply, case = effects(outcome, datetime.now(UTC))
             await self.store.commit(entry.entry_id, outcome, reply, case)
         self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
+
+    async def _keep_claimed(self, entry_ids: list[str]) -> None:
+        """While a slow batch is drafted, keep other workers from taking it over as if this one had died."""
+        while True:
+            await asyncio.sleep(self.settings.claim_idle_ms / 3000)
+            await self.store.touch(self.store.keys.inbound, INBOUND_GROUP, self.consumer, entry_ids)
 
     async def _give_up(self, entry: Entry, message: InboundMessage) -> None:
         logger.error("message dead-lettered after %d deliveries message=%s", entry.deliveries, message.key)
@@ -225,7 +236,7 @@ class Sender:
             if attempt:
                 await asyncio.sleep(delay)
                 # Still ours: keep other senders from reclaiming it while we wait between attempts.
-                await self.store.touch(self.store.keys.outbox, OUTBOX_GROUP, self.consumer, entry.entry_id)
+                await self.store.touch(self.store.keys.outbox, OUTBOX_GROUP, self.consumer, [entry.entry_id])
             try:
                 await channel.send(reply)
                 return None

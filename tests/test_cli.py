@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -65,3 +65,9 @@ def test_a_broken_policy_file_is_named_with_its_line(tmp_path: Path) -> None:
     )
     assert "decision.yaml: confidence_threshold: Input should be less than or equal to 1" in result.stderr
     assert "mood: Extra inputs are not permitted" in result.stderr
+
+
+def test_unreachable_redis_is_said_plainly() -> None:
+    result = run("web", "--port", str(free_port()), env={"BOT_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    assert result.returncode == 1
+    assert "cannot use Redis (BOT_REDIS_URL)" in result.stderr and "Traceback" not in result.stderr
