@@ -329,23 +329,24 @@ class RedisStore:
                         }
                     )
                     message = case.message
-                    status = Status.PROCESSING if reply else Status.REJECTED
+                    state_key = self.keys.state(message.channel, message.id)
+                    raw_state = await pipe.get(state_key)
+                    update: dict[str, object] = {
+                        "status": Status.PROCESSING if reply else Status.REJECTED,
+                        "case_id": case_id,
+                        "reply": reply.text if reply else None,
+                    }
+                    if raw_state is None:  # its state expired: rebuild what the case knows
+                        update |= {
+                            "reasons": case.decision.reasons,
+                            "decision": case.decision.action,
+                            "intent": case.classification.intent if case.classification else None,
+                        }
+                    current = MessageState.model_validate_json(raw_state) if raw_state else None
                     pipe.multi()
                     pipe.set(key, resolved.model_dump_json())
                     pipe.zrem(self.keys.reviews, case_id)
-                    pipe.set(
-                        self.keys.state(message.channel, message.id),
-                        _state(
-                            message,
-                            status,
-                            case_id=case_id,
-                            reply=reply.text if reply else None,
-                            reasons=case.decision.reasons,
-                            decision=case.decision.action,
-                            intent=case.classification.intent if case.classification else None,
-                        ),
-                        ex=self.ttl_s,
-                    )
+                    pipe.set(state_key, _moved(message, current, update), ex=self.ttl_s)
                     if reply is not None:
                         pipe.xadd(self.keys.outbox, {"m": reply.model_dump_json()})
                     pipe.xadd(

@@ -30,8 +30,9 @@ def load_knowledge(directory: Path) -> list[Passage]:
     if not files:
         raise ConfigError(f"{directory}: no knowledge files (*.md)")
     for path in files:
-        title, sections = path.stem, []
-        heading, body = "", []
+        title, heading = path.stem, ""
+        sections: list[tuple[str, list[str]]] = []
+        body: list[str] = []
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("# "):
                 title = line[2:].strip()

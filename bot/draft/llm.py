@@ -91,8 +91,8 @@ class LLMDrafter:
             try:
                 response = await self._client.chat.completions.create(
                     model=self._model,
-                    messages=chat,
-                    temperature=self._temperature,  # type: ignore[arg-type]
+                    messages=chat,  # type: ignore[arg-type]
+                    temperature=self._temperature,
                     max_tokens=self._max_tokens,
                 )
             except openai.APIError as error:
