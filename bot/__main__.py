@@ -1,20 +1,28 @@
-"""Command line: `python -m bot serve | web | worker`."""
+"""Command line: `python -m bot serve | web | worker | train | eval-intents`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
 import sys
+import time
+from pathlib import Path
 
 from aiohttp import web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from bot.app import create_app
+from bot.classify import Classifier
+from bot.classify.encoder import TransformersEncoder, default_model_path
+from bot.classify.evaluate import evaluate, read_labelled
 from bot.config import Settings, describe_errors
 from bot.errors import ConfigError
+from bot.policy.load import load_policy
 
-COMMANDS = {
+SERVERS = {
     "serve": "run the web server, the workers and the sender in one process (embedded Redis by default)",
     "web": "run only the webhooks, review API and metrics (needs BOT_REDIS_URL)",
     "worker": "run only a worker and a sender, with /metrics and health on --port (needs BOT_REDIS_URL)",
@@ -24,7 +32,7 @@ COMMANDS = {
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bot", description="24/7 AI auto-responder for social media.")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, help_text in COMMANDS.items():
+    for name, help_text in SERVERS.items():
         command = commands.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         command.add_argument(
@@ -33,7 +41,42 @@ def parser() -> argparse.ArgumentParser:
             default=8081 if name == "worker" else 8080,
             help="port to listen on (default %(default)s)",
         )
+    text = "train the intent model on policies/intents.yaml now and cache it (the service does this at start)"
+    commands.add_parser("train", help=text, description=text)
+    text = "train the service's intent classifier on a labelled CSV and score it on another"
+    evaluate = commands.add_parser("eval-intents", help=text, description=text)
+    evaluate.add_argument("--train", type=Path, required=True, help="CSV to train on")
+    evaluate.add_argument("--test", type=Path, required=True, help="CSV to score on")
+    evaluate.add_argument("--text-col", default="text", help="column of the texts (default text)")
+    evaluate.add_argument("--label-col", default="category", help="column of the intents (default category)")
+    evaluate.add_argument("--oos-label", help="label of out-of-scope rows: calibrates and scores `unknown`")
     return root
+
+
+def train(settings: Settings) -> int:
+    """Train (or find cached) the intent head for the brand's policies/intents.yaml."""
+    started = time.perf_counter()
+    policy = load_policy(settings.policies_dir)
+    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    try:
+        classifier = Classifier.build(encoder, policy, settings.data_dir / "models")
+    finally:
+        encoder.close()
+    print(f"intent model ready: {len(classifier.head.labels)} intents, {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
+    train_set = read_labelled(args.train, args.text_col, args.label_col)
+    test_set = read_labelled(args.test, args.text_col, args.label_col)
+    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    try:
+        figures, mistakes = asyncio.run(evaluate(encoder, train_set, test_set, args.oos_label))
+    finally:
+        encoder.close()
+    print("most frequent confusions (count  gold -> predicted):", *mistakes, sep="\n")
+    print(json.dumps(figures))
+    return 0
 
 
 def configure_logging(level: str) -> None:
@@ -49,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print("invalid settings:", *describe_errors(error), sep="\n  ", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "train":
+            return train(settings)
+        if args.command == "eval-intents":
+            return eval_intents(settings, args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.command != "serve" and settings.redis_url is None:
         print(
             f"{args.command}: set BOT_REDIS_URL to the Redis shared by web and worker processes "
@@ -56,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    configure_logging(settings.log_level)
     try:
         app = create_app(settings, webhooks=args.command != "worker", workers=args.command != "web")
     except ConfigError as error:

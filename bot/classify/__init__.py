@@ -16,14 +16,23 @@ from bot.policy.schema import BrandPolicy
 
 logger = logging.getLogger(__name__)
 
+UNKNOWN = "unknown"
+
 
 class Classifier:
-    """The trained intent head and the risk lexicon over a shared encoder."""
+    """The trained intent head and the risk lexicon over a shared encoder.
 
-    def __init__(self, encoder: TransformersEncoder, head: IntentHead, risk: RiskDetector) -> None:
+    A prediction less confident than `unknown_below` comes out as the intent `unknown` (with its confidence),
+    so a message that matches no intent well is not forced onto the nearest one.
+    """
+
+    def __init__(
+        self, encoder: TransformersEncoder, head: IntentHead, risk: RiskDetector, unknown_below: float = 0.0
+    ) -> None:
         self.encoder = encoder
         self.head = head
         self.risk = risk
+        self.unknown_below = unknown_below
 
     @classmethod
     def build(cls, encoder: TransformersEncoder, policy: BrandPolicy, cache_dir: Path) -> Classifier:
@@ -38,14 +47,18 @@ class Classifier:
             logger.info("intent head trained intents=%d examples=%d key=%s", len(head.labels), len(examples), key)
         else:
             logger.info("intent head loaded from cache key=%s", key)
-        return cls(encoder, head, RiskDetector(policy.risk))
+        return cls(encoder, head, RiskDetector(policy.risk), policy.intents.unknown_threshold)
 
     async def classify_many(self, texts: Sequence[str]) -> tuple[list[Classification], np.ndarray]:
         """Classifications and the embeddings they came from (reused for knowledge retrieval)."""
         vectors = await self.encoder.aembed(texts)
         predictions = self.head.predict(vectors) if len(texts) else []
         results = [
-            Classification(intent=intent, confidence=confidence, risk_flags=self.risk.detect(text))
+            Classification(
+                intent=intent if confidence >= self.unknown_below else UNKNOWN,
+                confidence=confidence,
+                risk_flags=self.risk.detect(text),
+            )
             for text, (intent, confidence) in zip(texts, predictions, strict=True)
         ]
         return results, vectors

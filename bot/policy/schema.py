@@ -28,13 +28,16 @@ class IntentSpec(Strict):
 
 class IntentCatalog(Strict):
     intents: dict[str, IntentSpec] = Field(min_length=2)
+    unknown_threshold: float = Field(
+        0.0, ge=0, le=1, description="Below this confidence the intent is `unknown`; 0 turns it off."
+    )
 
     @field_validator("intents")
     @classmethod
     def _names(cls, value: dict[str, IntentSpec]) -> dict[str, IntentSpec]:
-        bad = [name for name in value if not re.fullmatch(r"[a-z][a-z0-9_]*", name)]
+        bad = [name for name in value if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "unknown"]
         if bad:
-            raise ValueError(f"intent names must be lower_snake_case: {bad}")
+            raise ValueError(f"intent names must be lower_snake_case and not 'unknown': {bad}")
         return value
 
 
