@@ -71,3 +71,12 @@ def test_unreachable_redis_is_said_plainly() -> None:
     result = run("web", "--port", str(free_port()), env={"BOT_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     assert result.returncode == 1
     assert "cannot use Redis (BOT_REDIS_URL)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_caches_the_intent_model(tmp_path: Path) -> None:
+    result = run("train", env={"BOT_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "intent model ready: 29 intents" in result.stdout
+    assert len(list((tmp_path / "models").glob("intent-head-*.npz"))) == 1
+    again = run("train", env={"BOT_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"})
+    assert "loaded from cache" in again.stderr
