@@ -12,8 +12,9 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from redis.exceptions import RedisError
 
@@ -54,68 +55,86 @@ def effects(outcome: Outcome, now: datetime) -> tuple[Reply | None, ReviewCase |
     return None, None
 
 
-async def consume(
-    store: RedisStore,
-    stream: str,
-    group: str,
-    consumer: str,
-    settings: Settings,
-    stopping: asyncio.Event,
-    handle: Callable[[list[Entry]], Awaitable[None]],
-    metrics: Metrics,
-) -> None:
-    """Read (or reclaim) batches until `stopping` is set; the batch in hand is finished before returning."""
-    next_reclaim = 0.0
-    while not stopping.is_set():
-        try:
-            entries: list[Entry] = []
-            if time.monotonic() >= next_reclaim:
-                entries = await store.reclaim(stream, group, consumer, settings.claim_idle_ms, settings.worker_batch)
-                next_reclaim = time.monotonic() + settings.claim_idle_ms / 2000
-                if entries:
-                    metrics.reclaimed.labels(stream.rsplit(":", 1)[-1]).inc(len(entries))
-                    logger.info("reclaimed stream=%s count=%d", stream, len(entries))
-            if not entries:
-                entries = await store.read(stream, group, consumer, settings.worker_batch, READ_BLOCK_MS)
-            if entries:
-                await handle(entries)
-        except (RedisError, OSError) as error:  # Redis restarting or unreachable: what we hold stays pending
-            logger.warning("redis unavailable stream=%s error=%r; retrying in 1 s", stream, error)
-            await asyncio.sleep(1)
-            with contextlib.suppress(RedisError, OSError):  # a restarted Redis may have lost the group
-                await store.setup()
+def escalation(message: InboundMessage, reason: str, case_key: str, draft: Draft | None = None) -> ReviewCase:
+    """A high-priority case for a human when the machinery itself failed (processing or delivery)."""
+    return ReviewCase(
+        case_id=stable_id("c_", case_key),
+        message=message,
+        classification=None,
+        draft=draft,
+        decision=Decision(action=Action.REVIEW, reasons=(reason,), priority=Priority.HIGH),
+        created_at=datetime.now(UTC),
+    )
 
 
-class Worker:
-    """Runs batches of inbound messages through the pipeline and commits their effects."""
+class Consumer(ABC):
+    """The loop the worker and the sender share: read (or reclaim) batches of one stream's entries through a
+    consumer group until `stopping` is set; the batch in hand is finished before run() returns."""
 
-    def __init__(
-        self, store: RedisStore, pipeline: Pipeline, settings: Settings, metrics: Metrics, consumer: str
-    ) -> None:
+    stream_name: ClassVar[str]  # "inbound" or "outbox"
+    group: ClassVar[str]
+
+    def __init__(self, store: RedisStore, stream: str, settings: Settings, metrics: Metrics, consumer: str) -> None:
         self.store = store
-        self.pipeline = pipeline
+        self.stream = stream
         self.settings = settings
         self.metrics = metrics
         self.consumer = consumer
 
+    @abstractmethod
+    async def handle(self, entries: list[Entry]) -> None:
+        """Finish each entry: write its effects and ack it, or leave it pending to be retried."""
+
     async def run(self, stopping: asyncio.Event) -> None:
-        await consume(
-            self.store,
-            self.store.keys.inbound,
-            INBOUND_GROUP,
-            self.consumer,
-            self.settings,
-            stopping,
-            self.handle,
-            self.metrics,
-        )
+        next_reclaim = 0.0
+        while not stopping.is_set():
+            try:
+                entries: list[Entry] = []
+                if time.monotonic() >= next_reclaim:
+                    entries = await self.store.reclaim(
+                        self.stream, self.group, self.consumer, self.settings.claim_idle_ms, self.settings.worker_batch
+                    )
+                    next_reclaim = time.monotonic() + self.settings.claim_idle_ms / 2000
+                    if entries:
+                        self.metrics.reclaimed.labels(self.stream_name).inc(len(entries))
+                        logger.info("reclaimed stream=%s count=%d", self.stream_name, len(entries))
+                if not entries:
+                    entries = await self.store.read(
+                        self.stream, self.group, self.consumer, self.settings.worker_batch, READ_BLOCK_MS
+                    )
+                if entries:
+                    await self.handle(entries)
+            except (RedisError, OSError) as error:  # Redis restarting or unreachable: what we hold stays pending
+                logger.warning("redis unavailable stream=%s error=%r; retrying in 1 s", self.stream_name, error)
+                await asyncio.sleep(1)
+                with contextlib.suppress(RedisError, OSError):  # a restarted Redis may have lost the group
+                    await self.store.setup()
+
+    async def give_up(self, entry: Entry, key: str, case: ReviewCase) -> None:
+        """Move an entry to the dead-letter stream and put it before a human."""
+        if await self.store.dead_letter(self.stream, self.group, entry, key, case):
+            self.metrics.dead_letters.labels(self.stream_name).inc()
+
+
+class Worker(Consumer):
+    """Runs batches of inbound messages through the pipeline and commits their effects."""
+
+    stream_name = "inbound"
+    group = INBOUND_GROUP
+
+    def __init__(
+        self, store: RedisStore, pipeline: Pipeline, settings: Settings, metrics: Metrics, consumer: str
+    ) -> None:
+        super().__init__(store, store.keys.inbound, settings, metrics, consumer)
+        self.pipeline = pipeline
 
     async def handle(self, entries: list[Entry]) -> None:
         batch = []
         for entry in entries:
             message = InboundMessage.model_validate_json(entry.payload)
             if entry.deliveries > self.settings.max_deliveries:
-                await self._give_up(entry, message)
+                logger.error("message dead-lettered after %d deliveries message=%s", entry.deliveries, message.key)
+                await self.give_up(entry, message.key, escalation(message, "processing_failed", message.key))
             else:
                 batch.append((entry, message))
         if not batch:
@@ -156,45 +175,20 @@ class Worker:
         """While a slow batch is drafted, keep other workers from taking it over as if this one had died."""
         while True:
             await asyncio.sleep(self.settings.claim_idle_ms / 3000)
-            await self.store.touch(self.store.keys.inbound, INBOUND_GROUP, self.consumer, entry_ids)
-
-    async def _give_up(self, entry: Entry, message: InboundMessage) -> None:
-        logger.error("message dead-lettered after %d deliveries message=%s", entry.deliveries, message.key)
-        case = ReviewCase(
-            case_id=stable_id("c_", message.key),
-            message=message,
-            classification=None,
-            draft=None,
-            decision=Decision(action=Action.REVIEW, reasons=("processing_failed",), priority=Priority.HIGH),
-            created_at=datetime.now(UTC),
-        )
-        if await self.store.dead_letter(self.store.keys.inbound, INBOUND_GROUP, entry, message.key, case):
-            self.metrics.dead_letters.labels("inbound").inc()
+            await self.store.touch(self.stream, self.group, self.consumer, entry_ids)
 
 
-class Sender:
+class Sender(Consumer):
     """Delivers outbox replies with retries and backoff; a reply that can't be delivered becomes a review case."""
+
+    stream_name = "outbox"
+    group = OUTBOX_GROUP
 
     def __init__(
         self, store: RedisStore, channels: dict[str, Channel], settings: Settings, metrics: Metrics, consumer: str
     ) -> None:
-        self.store = store
+        super().__init__(store, store.keys.outbox, settings, metrics, consumer)
         self.channels = channels
-        self.settings = settings
-        self.metrics = metrics
-        self.consumer = consumer
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        await consume(
-            self.store,
-            self.store.keys.outbox,
-            OUTBOX_GROUP,
-            self.consumer,
-            self.settings,
-            stopping,
-            self.handle,
-            self.metrics,
-        )
 
     async def handle(self, entries: list[Entry]) -> None:
         await asyncio.gather(*(self.deliver(entry) for entry in entries))
@@ -203,7 +197,7 @@ class Sender:
         reply = Reply.model_validate_json(entry.payload)
         channel_name = reply.message.channel
         if await self.store.is_done(f"reply:{reply.reply_id}"):  # delivered before a crash lost the ack
-            await self.store.ack(self.store.keys.outbox, OUTBOX_GROUP, entry.entry_id)
+            await self.store.ack(self.stream, self.group, entry.entry_id)
             return
         error = await self._attempts(entry, reply)
         if error is None:
@@ -214,16 +208,9 @@ class Sender:
                 logger.info("reply delivered message=%s origin=%s", reply.message.key, reply.origin)
             return
         logger.error("reply not delivered, sent to review message=%s error=%s", reply.message.key, error)
-        case = ReviewCase(
-            case_id=stable_id("c_", f"delivery:{reply.reply_id}"),
-            message=reply.message,
-            classification=None,
-            draft=Draft(text=reply.text, answerable=True, drafter=reply.origin),
-            decision=Decision(action=Action.REVIEW, reasons=("delivery_failed",), priority=Priority.HIGH),
-            created_at=datetime.now(UTC),
-        )
-        if await self.store.dead_letter(self.store.keys.outbox, OUTBOX_GROUP, entry, f"reply:{reply.reply_id}", case):
-            self.metrics.dead_letters.labels("outbox").inc()
+        draft = Draft(text=reply.text, answerable=True, drafter=reply.origin)
+        case = escalation(reply.message, "delivery_failed", f"delivery:{reply.reply_id}", draft)
+        await self.give_up(entry, f"reply:{reply.reply_id}", case)
 
     async def _attempts(self, entry: Entry, reply: Reply) -> ChannelError | None:
         """Try to deliver; None on success, else the last error once retries are spent or pointless."""
@@ -236,7 +223,7 @@ class Sender:
             if attempt:
                 await asyncio.sleep(delay)
                 # Still ours: keep other senders from reclaiming it while we wait between attempts.
-                await self.store.touch(self.store.keys.outbox, OUTBOX_GROUP, self.consumer, [entry.entry_id])
+                await self.store.touch(self.stream, self.group, self.consumer, [entry.entry_id])
             try:
                 await channel.send(reply)
                 return None

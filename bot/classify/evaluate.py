@@ -112,9 +112,9 @@ async def evaluate(
             held_set = set(held)
             fit = [i for i in range(len(in_scope)) if i not in held_set]
             probe = train_head(vectors[[in_scope[i] for i in fit]], [labels[i] for i in fit])
-            for (predicted, score), i in zip(probe.predict(vectors[[in_scope[i] for i in held]]), held, strict=True):
+            for (guess, score), i in zip(probe.predict(vectors[[in_scope[i] for i in held]]), held, strict=True):
                 confidence.append(score)
-                correct.append(predicted == labels[i])
+                correct.append(guess == labels[i])
             oos_confidence += [score for _, score in probe.predict(vectors[oos])]
         threshold = calibrate(np.array(confidence), np.array(correct), np.array(oos_confidence))
     head = train_head(vectors[in_scope], labels)
