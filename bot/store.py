@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -149,7 +150,10 @@ class RedisStore:
 
     async def read(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """New entries for this consumer, waiting at most block_ms."""
-        answer = await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+        answer = cast(
+            list[tuple[str, list[tuple[str, dict[str, str]]]]],
+            await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms),
+        )
         return [Entry(entry_id, fields["m"]) for _, entries in answer for entry_id, fields in entries]
 
     async def reclaim(self, stream: str, group: str, consumer: str, idle_ms: int, count: int) -> list[Entry]:
@@ -163,7 +167,7 @@ class RedisStore:
                 gone.append(entry_id)
                 continue
             pending = await self.redis.xpending_range(stream, group, min=entry_id, max=entry_id, count=1)
-            deliveries = pending[0]["times_delivered"] if pending else 1
+            deliveries = int(pending[0]["times_delivered"]) if pending else 1
             entries.append(Entry(entry_id, fields["m"], deliveries))
         if gone:  # nothing left to do for them, but they would stay pending forever
             await self.redis.xack(stream, group, *gone)
@@ -174,7 +178,7 @@ class RedisStore:
 
         JUSTID: the delivery counter is left alone, so touching never pushes an entry towards the dead letters.
         """
-        await self.redis.xclaim(stream, group, consumer, 0, entry_ids, justid=True)
+        await self.redis.xclaim(stream, group, consumer, 0, entry_ids, justid=True)  # type: ignore[arg-type]
 
     async def pending_count(self, stream: str, group: str) -> int:
         summary = await self.redis.xpending(stream, group)
@@ -296,7 +300,7 @@ class RedisStore:
 
     async def pending_cases(self, limit: int = 100) -> list[ReviewCase]:
         """Open cases, most urgent first, then oldest first."""
-        ids = await self.redis.zrange(self.keys.reviews, 0, limit - 1)
+        ids = cast(list[str], await self.redis.zrange(self.keys.reviews, 0, limit - 1))
         if not ids:
             return []
         raw = await self.redis.mget([self.keys.case(case_id) for case_id in ids])
