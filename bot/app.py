@@ -110,8 +110,8 @@ async def _run_workers(app: web.Application, stopping: asyncio.Event, llm: opena
     started = time.perf_counter()
     encoder = await asyncio.to_thread(TransformersEncoder, settings.model_path or default_model_path())
     try:
-        classifier = await asyncio.to_thread(Classifier.build, encoder, brand.policy, settings.data_dir / "models")
-        knowledge = await asyncio.to_thread(KnowledgeIndex.build, brand.passages, encoder)
+        classifier = await encoder.in_thread(Classifier.build, encoder, brand.policy, settings.data_dir / "models")
+        knowledge = await encoder.in_thread(KnowledgeIndex.build, brand.passages, encoder)
         metrics.model_load.set(time.perf_counter() - started)
         logger.info("model ready seconds=%.1f", time.perf_counter() - started)
         app[MODEL_READY].set()

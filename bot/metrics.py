@@ -16,6 +16,8 @@ class Metrics:
     messages_received: Counter
     webhook_rejections: Counter
     decisions: Counter
+    classifications: Counter
+    risk_flags: Counter
     replies_sent: Counter
     replies_failed: Counter
     stage_duration: Histogram
@@ -40,6 +42,10 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             p + "webhook_rejections", "Webhook requests refused.", ["channel", "reason"], registry=r
         ),
         decisions=Counter(p + "decisions", "Pipeline decisions.", ["action"], registry=r),
+        classifications=Counter(
+            p + "classifications", "Messages classified, by intent (`unknown`: matched none).", ["intent"], registry=r
+        ),
+        risk_flags=Counter(p + "risk_flags", "Risk flags raised, by kind.", ["flag"], registry=r),
         replies_sent=Counter(p + "replies_sent", "Replies delivered to a platform.", ["channel"], registry=r),
         replies_failed=Counter(
             p + "replies_failed", "Reply delivery attempts that failed.", ["channel", "outcome"], registry=r

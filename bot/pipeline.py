@@ -48,6 +48,10 @@ class Pipeline:
         started = time.perf_counter()
         classifications, vectors = await self.classifier.classify_many([message.text for message, _ in batch])
         self.metrics.stage_duration.labels("classify").observe(time.perf_counter() - started)
+        for cls in classifications:
+            self.metrics.classifications.labels(cls.intent).inc()
+            for flag in cls.risk_flags:
+                self.metrics.risk_flags.labels(flag.name).inc()
         return list(
             await asyncio.gather(
                 *(

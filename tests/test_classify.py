@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from bot.app import load_brand
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder
+from bot.classify.risk import RiskDetector
 from bot.config import Settings
 
 
@@ -56,3 +59,38 @@ def test_trained_head_is_cached_by_examples(
     Classifier.build(encoder, changed, tmp_path)
     assert "trained" in caplog.records[-1].message  # different examples: trained again
     assert len(list(tmp_path.glob("intent-head-*.npz"))) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "evidence"),
+    [
+        ("my card is 4111 1111 1111 1111 can you check it", "card number ending 1111"),
+        ("card: 5500-0000-0000-0004 was charged twice", "card number ending 0004"),
+        ("378282246310005 is my amex", "card number ending 0005"),
+        # 16 digits that fail the Luhn check are not a card (a tracking or order reference, say).
+        ("parcel ref 1234 5678 9012 3456 still not here", None),
+        ("4111 1111 1111 1112", None),
+    ],
+)
+def test_card_numbers_need_a_luhn_check_and_are_masked(settings: Settings, text: str, evidence: str | None) -> None:
+    detector = RiskDetector(load_brand(settings).policy.risk)
+    cards = [f.evidence for f in detector.detect(text) if f.evidence.startswith("card number")]
+    assert cards == ([evidence] if evidence else [])
+    assert all("4111 1111" not in f.evidence and "5500" not in f.evidence for f in detector.detect(text))
+
+
+async def test_concurrent_calls_share_model_runs(encoder: TransformersEncoder) -> None:
+    class Counting(TransformersEncoder):
+        runs = 0
+
+        def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+            Counting.runs += 1
+            return super().embed(texts, batch_size)
+
+    counting = Counting(encoder.path)
+    texts = [f"where is my parcel number {i}?" for i in range(40)] + ["hi", "do you sell tents in bright orange?"]
+    vectors = await asyncio.gather(*(counting.aembed([text]) for text in texts))
+    counting.close()
+    assert Counting.runs < len(texts) / 4  # batched, not one run per call
+    expected = encoder.embed(texts)
+    assert np.allclose(np.concatenate(vectors), expected, atol=1e-5)  # each caller got its own vector back

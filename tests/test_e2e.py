@@ -146,5 +146,7 @@ async def test_metrics_show_the_path(service: Service) -> None:
         "autoresponder_stage_duration_seconds_bucket",
         "autoresponder_first_response_seconds_bucket",
         "autoresponder_model_load_seconds",
+        "autoresponder_classifications_total",
+        "autoresponder_risk_flags_total",
     ):
         assert name in text

@@ -9,17 +9,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
+T = TypeVar("T")
+
 MAX_TOKENS = 128
 BATCH = 64
+MAX_RUN = 256  # texts per model run: bounds the wait of the first caller in a long queue
+RUN_BATCH = 32  # a run's texts, sorted by length, go through in batches this big: little padding
 
 
 def default_model_path() -> Path:
@@ -41,6 +47,8 @@ class TransformersEncoder:
         self.fingerprint = self._fingerprint(path)
         # One thread: torch already uses every core inside a call, and a queue of calls keeps batches whole.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+        self._queue: deque[tuple[list[str], asyncio.Future[np.ndarray]]] = deque()
+        self._runner: asyncio.Task[None] | None = None
 
     @staticmethod
     def _fingerprint(path: Path) -> str:
@@ -49,29 +57,60 @@ class TransformersEncoder:
             digest.update(json.dumps([weights.name, weights.stat().st_size]).encode())
         return digest.hexdigest()[:16]
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of shape (len(texts), dimension), rows of unit length."""
+    def embed(self, texts: Sequence[str], batch_size: int = BATCH) -> np.ndarray:
+        """Vectors of shape (len(texts), dimension), rows of unit length, in the order of `texts`."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        out = []
+        # Texts of similar length batched together waste little compute on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), BATCH):
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
                 batch = self.tokenizer(
-                    list(texts[start : start + BATCH]),
-                    padding=True,
-                    truncation=True,
-                    max_length=MAX_TOKENS,
-                    return_tensors="pt",
+                    [texts[i] for i in rows], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
                 )
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                out.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
-        return np.concatenate(out).astype(np.float32)
+                out[rows] = torch.nn.functional.normalize(pooled, dim=1).numpy()
+        return out
+
+    async def in_thread(self, function: Callable[..., T], *args: object) -> T:
+        """Run model work (training, indexing) on the encoder's own thread. Torch work from a second thread
+        makes both slower (each thread keeps a team of spinning compute threads), so all of it goes here."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     async def aembed(self, texts: Sequence[str]) -> np.ndarray:
-        """embed() on the encoder's own thread, so the event loop keeps serving while the model runs."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.embed, list(texts))
+        """embed() off the event loop, micro-batched: calls that arrive while the model is busy are embedded
+        together in its next run, so concurrent single messages cost about what one batch costs."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        self._queue.append((list(texts), future))
+        if self._runner is None or self._runner.done() or self._runner.get_loop() is not loop:
+            self._runner = loop.create_task(self._drain(), name="encoder-batches")
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            taken, size = [], 0
+            while self._queue and size < MAX_RUN:
+                taken.append(self._queue.popleft())
+                size += len(taken[-1][0])
+            texts = [text for group, _ in taken for text in group]
+            try:
+                vectors = await loop.run_in_executor(self._executor, self.embed, texts, RUN_BATCH)
+            except Exception as error:  # hand the failure to every caller of this run; the next run goes on
+                for _, future in taken:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            offset = 0
+            for group, future in taken:
+                if not future.done():  # its caller may have been cancelled meanwhile
+                    future.set_result(vectors[offset : offset + len(group)])
+                offset += len(group)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -1,0 +1,114 @@
+"""How fast classification is, next to what the model itself can do, in one run on the same texts.
+
+    python bench/classify.py [--texts FILE] [--n 2000] [--concurrency 64]
+
+Prints: the raw encoder's texts/s at each batch size (and its best), the service classifier's texts/s with
+`--concurrency` requests in flight (each one message, as the worker's callers are), their ratio, and the
+latency of one message at a time (p50/p99). FILE has one text per line; by default the demo brand's
+example utterances from policies/intents.yaml are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from bot.classify import Classifier
+from bot.classify.encoder import TransformersEncoder, default_model_path
+from bot.policy.load import load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def texts_from(path: Path | None, n: int) -> list[str]:
+    if path is not None:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        policy = load_policy(ROOT / "policies")
+        lines = [text for spec in policy.intents.intents.values() for text in spec.examples]
+    return [lines[i % len(lines)] for i in range(n)]
+
+
+def raw_rates(encoder: TransformersEncoder, texts: list[str]) -> dict[int, float]:
+    """The model alone: tokenizer and forward pass on batches in arrival order, no service code around it."""
+    rates = {}
+    sample = texts[:1000]  # the same texts at every batch size
+    with torch.inference_mode():
+        for batch_size in (64, 1, 8, 16, 32, 64, 128):  # the first 64 is a warm-up, measured again below
+            started = time.perf_counter()
+            for start in range(0, len(sample), batch_size):
+                batch = encoder.tokenizer(
+                    sample[start : start + batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=128,
+                    return_tensors="pt",
+                )
+                encoder.model(**batch)
+            rates[batch_size] = len(sample) / (time.perf_counter() - started)
+    return rates
+
+
+async def concurrent_rate(classifier: Classifier, texts: list[str], concurrency: int) -> float:
+    queue = list(reversed(texts))
+
+    async def client() -> None:
+        while queue:
+            await classifier.classify_many([queue.pop()])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return len(texts) / (time.perf_counter() - started)
+
+
+async def latencies(classifier: Classifier, texts: list[str]) -> list[float]:
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        await classifier.classify_many([text])
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=Path, help="one text per line (default: the demo brand's examples)")
+    parser.add_argument("--n", type=int, default=2000, help="texts per measurement (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
+    parser.add_argument("--cache", type=Path, default=Path("data/models"), help="trained-head cache folder")
+    args = parser.parse_args()
+
+    texts = texts_from(args.texts, args.n)
+    started = time.perf_counter()
+    encoder = TransformersEncoder(default_model_path())
+    load_seconds = time.perf_counter() - started
+    # Every model call runs on the encoder's one thread, as in the service (see TransformersEncoder.in_thread).
+    classifier = await encoder.in_thread(Classifier.build, encoder, load_policy(ROOT / "policies"), args.cache)
+    try:
+        rates = await encoder.in_thread(raw_rates, encoder, texts)
+        best_batch = max(rates, key=rates.__getitem__)
+        await concurrent_rate(classifier, texts[:128], args.concurrency)  # warm-up
+        service = await concurrent_rate(classifier, texts, args.concurrency)
+        single = await latencies(classifier, texts[:300])
+    finally:
+        encoder.close()
+
+    print(f"texts: {len(texts)}   model load: {load_seconds:.1f} s")
+    print("| measurement | figure |")
+    print("|---|---|")
+    for batch_size, rate in sorted(rates.items()):
+        print(f"| raw encoder, batch {batch_size} | {rate:.0f} texts/s |")
+    print(f"| raw encoder, best (batch {best_batch}) | {rates[best_batch]:.0f} texts/s |")
+    print(f"| service classifier, {args.concurrency} concurrent single-message requests | {service:.0f} texts/s |")
+    print(f"| ratio service / raw best (goal >= 0.9) | {service / rates[best_batch]:.2f} |")
+    quantiles = statistics.quantiles(single, n=100)
+    print(f"| one message at a time, p50 / p99 (goal p50 < 15 ms) | {quantiles[49]:.1f} ms / {quantiles[98]:.1f} ms |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
