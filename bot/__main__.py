@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve | web | worker | train | eval-intents`."""
+"""Command line: `python -m bot serve | web | worker | train | eval-intents | eval-sentiment`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from bot.app import create_app
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
-from bot.classify.evaluate import evaluate, read_labelled
+from bot.classify.evaluate import evaluate, read_labelled, score
 from bot.config import Settings, describe_errors
 from bot.errors import ConfigError
 from bot.policy.load import load_policy
@@ -50,11 +50,16 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--text-col", default="text", help="column of the texts (default text)")
     evaluate.add_argument("--label-col", default="category", help="column of the intents (default category)")
     evaluate.add_argument("--oos-label", help="label of out-of-scope rows: calibrates and scores `unknown`")
+    text = "score the brand's sentiment model (trained on policies/sentiment.yaml) on a labelled CSV"
+    sentiment = commands.add_parser("eval-sentiment", help=text, description=text)
+    sentiment.add_argument("--test", type=Path, required=True, help="CSV with negative / neutral / positive labels")
+    sentiment.add_argument("--text-col", default="text", help="column of the texts (default text)")
+    sentiment.add_argument("--label-col", default="label_name", help="column of the labels (default label_name)")
     return root
 
 
 def train(settings: Settings) -> int:
-    """Train (or find cached) the intent head for the brand's policies/intents.yaml."""
+    """Train (or find cached) the intent and sentiment heads for the brand's policies/."""
     started = time.perf_counter()
     policy = load_policy(settings.policies_dir)
     encoder = TransformersEncoder(settings.model_path or default_model_path())
@@ -63,6 +68,22 @@ def train(settings: Settings) -> int:
     finally:
         encoder.close()
     print(f"intent model ready: {len(classifier.head.labels)} intents, {time.perf_counter() - started:.1f} s")
+    if classifier.sentiment is not None:
+        print(f"sentiment model ready: {', '.join(classifier.sentiment.labels)}")
+    return 0
+
+
+def eval_sentiment(settings: Settings, args: argparse.Namespace) -> int:
+    test_set = read_labelled(args.test, args.text_col, args.label_col)
+    policy = load_policy(settings.policies_dir)
+    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    try:
+        classifier = Classifier.build(encoder, policy, settings.data_dir / "models")
+        figures, mistakes = asyncio.run(score(classifier, test_set))
+    finally:
+        encoder.close()
+    print("most frequent confusions (count  gold -> predicted):", *mistakes, sep="\n")
+    print(json.dumps(figures))
     return 0
 
 
@@ -98,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return train(settings)
         if args.command == "eval-intents":
             return eval_intents(settings, args)
+        if args.command == "eval-sentiment":
+            return eval_sentiment(settings, args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

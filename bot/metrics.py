@@ -18,6 +18,7 @@ class Metrics:
     decisions: Counter
     classifications: Counter
     risk_flags: Counter
+    sentiments: Counter
     replies_sent: Counter
     replies_failed: Counter
     stage_duration: Histogram
@@ -46,6 +47,7 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             p + "classifications", "Messages classified, by intent (`unknown`: matched none).", ["intent"], registry=r
         ),
         risk_flags=Counter(p + "risk_flags", "Risk flags raised, by kind.", ["flag"], registry=r),
+        sentiments=Counter(p + "sentiments", "Messages classified, by sentiment.", ["sentiment"], registry=r),
         replies_sent=Counter(p + "replies_sent", "Replies delivered to a platform.", ["channel"], registry=r),
         replies_failed=Counter(
             p + "replies_failed", "Reply delivery attempts that failed.", ["channel", "outcome"], registry=r

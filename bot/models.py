@@ -44,6 +44,8 @@ class RiskFlag(Record):
 class Classification(Record):
     intent: str
     confidence: float
+    sentiment: str | None = None  # negative / neutral / positive; None where no sentiment model ran
+    sentiment_score: float | None = None  # the model's probability of that sentiment
     risk_flags: tuple[RiskFlag, ...] = ()
 
 

@@ -50,6 +50,8 @@ class Pipeline:
         self.metrics.stage_duration.labels("classify").observe(time.perf_counter() - started)
         for cls in classifications:
             self.metrics.classifications.labels(cls.intent).inc()
+            if cls.sentiment is not None:
+                self.metrics.sentiments.labels(cls.sentiment).inc()
             for flag in cls.risk_flags:
                 self.metrics.risk_flags.labels(flag.name).inc()
         return list(
@@ -72,10 +74,11 @@ class Pipeline:
         decision = decide(message, cls, draft, self.policy)
         self.metrics.decisions.labels(decision.action.value).inc()
         logger.info(
-            "decided message=%s intent=%s confidence=%.2f action=%s reasons=%s",
+            "decided message=%s intent=%s confidence=%.2f sentiment=%s action=%s reasons=%s",
             message.key,
             cls.intent,
             cls.confidence,
+            cls.sentiment,
             decision.action.value,
             ",".join(decision.reasons),
         )

@@ -52,12 +52,14 @@ def test_trained_head_is_cached_by_examples(
     caplog.set_level(logging.INFO, logger="bot.classify")
     first = Classifier.build(encoder, policy, tmp_path)
     second = Classifier.build(encoder, policy, tmp_path)
-    assert ["trained" in r.message for r in caplog.records] == [True, False]
+    intent_records = [r.message for r in caplog.records if r.message.startswith("intent head")]
+    assert ["trained" in message for message in intent_records] == [True, False]
     assert np.array_equal(first.head.weights, second.head.weights)
     changed = policy.model_copy(deep=True)
     changed.intents.intents["greeting"].examples.append("top of the morning to ye")
     Classifier.build(encoder, changed, tmp_path)
-    assert "trained" in caplog.records[-1].message  # different examples: trained again
+    intent_records = [r.message for r in caplog.records if r.message.startswith("intent head")]
+    assert "trained" in intent_records[-1]  # different examples: trained again
     assert len(list(tmp_path.glob("intent-head-*.npz"))) == 2
 
 
@@ -94,3 +96,18 @@ async def test_concurrent_calls_share_model_runs(encoder: TransformersEncoder) -
     assert Counting.runs < len(texts) / 4  # batched, not one run per call
     expected = encoder.embed(texts)
     assert np.allclose(np.concatenate(vectors), expected, atol=1e-5)  # each caller got its own vector back
+
+
+async def test_sentiment_reads_sarcasm_and_slang(
+    settings: Settings, encoder: TransformersEncoder, models_dir: Path
+) -> None:
+    classifier = Classifier.build(encoder, load_brand(settings).policy, models_dir)
+    texts = [
+        "love how my parcel vanished AGAIN. great service as always",
+        "these boots are killer, best pair I've owned",
+        "what time do you close on saturday?",
+    ]
+    results, _ = await classifier.classify_many(texts)
+    assert [r.sentiment for r in results] == ["negative", "positive", "neutral"]
+    assert all(r.sentiment_score is not None and 1 / 3 < r.sentiment_score <= 1 for r in results)
+    assert "violence_threat" not in {f.name for f in results[1].risk_flags}  # slang is not a threat

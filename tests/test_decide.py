@@ -19,6 +19,7 @@ POLICY = BrandPolicy.model_validate(
             }
         },
         "risk": {"flags": {"legal_threat": {"priority": "high", "patterns": ["lawyer"]}}},
+        "sentiment": {"sentiments": {k: ["a", "b", "c", "d", "e"] for k in ("negative", "neutral", "positive")}},
         "decision": {
             "confidence_threshold": 0.6,
             "own_accounts": ["@NorthwindOutfit"],

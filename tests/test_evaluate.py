@@ -64,3 +64,16 @@ def test_calibration_and_macro_f1() -> None:
     assert 0.4 < threshold <= 0.8
     assert macro_f1(["a", "a", "b", "b"], ["a", "a", "b", "b"]) == 1.0
     assert macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"]) == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_eval_sentiment_scores_the_shipped_model(tmp_path: Path) -> None:
+    result = run(
+        "eval-sentiment",
+        "--test",
+        str(DATA / "sentiment_test.csv"),
+        env={"HF_HUB_OFFLINE": "1", "BOT_DATA_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures) == {"accuracy", "macro_f1", "n_test", "texts_per_second"}
+    assert figures["n_test"] == 9 and figures["accuracy"] >= 0.7

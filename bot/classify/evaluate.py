@@ -17,7 +17,7 @@ import numpy as np
 
 from bot.classify import UNKNOWN, Classifier
 from bot.classify.encoder import TransformersEncoder
-from bot.classify.intent import train_head
+from bot.classify.head import train_head
 from bot.classify.risk import RiskDetector
 from bot.errors import ConfigError
 from bot.policy.schema import RiskLexicon
@@ -141,3 +141,18 @@ async def evaluate(
         figures["oos_recall"] = round(float(np.mean([p == UNKNOWN for p in unknown])), 4) if unknown else 0.0
         figures["threshold"] = round(threshold, 4)
     return figures, confusions(gold, predicted)
+
+
+async def score(classifier: Classifier, test: Labelled) -> tuple[dict[str, float | int], list[str]]:
+    """The shipped sentiment model's figures on a labelled CSV (labels negative / neutral / positive)."""
+    started = time.perf_counter()
+    results, _ = await classifier.classify_many(test.texts)
+    seconds = time.perf_counter() - started
+    predicted = [r.sentiment or "" for r in results]
+    figures: dict[str, float | int] = {
+        "accuracy": round(float(np.mean([g == p for g, p in zip(test.labels, predicted, strict=True)])), 4),
+        "macro_f1": round(macro_f1(test.labels, predicted), 4),
+        "n_test": len(test.texts),
+        "texts_per_second": round(len(test.texts) / seconds, 1),
+    }
+    return figures, confusions(test.labels, predicted)

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bot.errors import ConfigError
-from bot.policy.schema import BrandPolicy, DecisionPolicy, IntentCatalog, RiskLexicon
+from bot.policy.schema import BrandPolicy, DecisionPolicy, IntentCatalog, RiskLexicon, SentimentExamples
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -17,6 +17,7 @@ FILES: dict[str, type[BaseModel]] = {
     "intents": IntentCatalog,
     "risk": RiskLexicon,
     "decision": DecisionPolicy,
+    "sentiment": SentimentExamples,
 }
 
 
@@ -43,7 +44,7 @@ def validate(path: Path, model: type[M], data: object) -> M:
 
 
 def load_policy(directory: Path) -> BrandPolicy:
-    """policies/intents.yaml, risk.yaml and decision.yaml as one validated BrandPolicy."""
+    """policies/intents.yaml, risk.yaml, decision.yaml and sentiment.yaml as one validated BrandPolicy."""
     parts = {
         name: validate(directory / f"{name}.yaml", model, read_yaml(directory / f"{name}.yaml"))
         for name, model in FILES.items()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -76,9 +77,24 @@ class DecisionPolicy(Strict):
         return [handle.lstrip("@").lower() for handle in value]
 
 
+class SentimentExamples(Strict):
+    sentiments: dict[Literal["negative", "neutral", "positive"], list[str]] = Field(
+        description="Example messages per sentiment; the sentiment model trains on them."
+    )
+
+    @field_validator("sentiments")
+    @classmethod
+    def _all_three(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        thin = [name for name in ("negative", "neutral", "positive") if len(value.get(name, [])) < 5]
+        if thin:
+            raise ValueError(f"each sentiment needs at least 5 examples: {thin}")
+        return value
+
+
 class BrandPolicy(Strict):
     """Everything in policies/, checked together."""
 
     intents: IntentCatalog
     risk: RiskLexicon
     decision: DecisionPolicy
+    sentiment: SentimentExamples

@@ -1,11 +1,13 @@
-"""The intent head: multinomial logistic regression on frozen sentence vectors, trained from the policy's
-example utterances at start and cached on disk keyed by (examples, encoder), so a restart does not retrain."""
+"""A softmax head (multinomial logistic regression) on frozen sentence vectors, for intents and sentiment:
+trained from the policy's examples at start and cached on disk keyed by (examples, encoder), so a restart
+does not retrain."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,7 @@ STEPS = 200
 
 
 @dataclass(frozen=True)
-class IntentHead:
+class Head:
     labels: tuple[str, ...]
     weights: np.ndarray  # (dimension, n_labels)
     bias: np.ndarray  # (n_labels,)
@@ -36,7 +38,7 @@ class IntentHead:
         return [(self.labels[i], float(probs[row, i])) for row, i in enumerate(best)]
 
 
-def train_head(vectors: np.ndarray, labels: list[str]) -> IntentHead:
+def train_head(vectors: np.ndarray, labels: list[str]) -> Head:
     """Fit softmax regression with L-BFGS; deterministic for the same input."""
     names = tuple(sorted(set(labels)))
     index = {name: i for i, name in enumerate(names)}
@@ -59,7 +61,26 @@ def train_head(vectors: np.ndarray, labels: list[str]) -> IntentHead:
     with torch.no_grad():
         weights = (layer.weight.T * 10).numpy().copy()
         bias = layer.bias.numpy().copy()
-    return IntentHead(names, weights, bias)
+    return Head(names, weights, bias)
+
+
+def trained(
+    cache_dir: Path,
+    kind: str,
+    encoder_fingerprint: str,
+    examples: list[tuple[str, str]],
+    vectors: Callable[[list[str]], np.ndarray],
+) -> Head:
+    """The head for these (label, text) examples: from the cache, or trained now and cached."""
+    key = cache_key(encoder_fingerprint, examples)
+    head = load_cached(cache_dir, kind, key)
+    if head is not None:
+        logger.info("%s head loaded from cache key=%s", kind, key)
+        return head
+    head = train_head(vectors([text for _, text in examples]), [label for label, _ in examples])
+    save_cached(cache_dir, kind, key, head)
+    logger.info("%s head trained labels=%d examples=%d key=%s", kind, len(head.labels), len(examples), key)
+    return head
 
 
 def cache_key(encoder_fingerprint: str, examples: list[tuple[str, str]]) -> str:
@@ -67,16 +88,16 @@ def cache_key(encoder_fingerprint: str, examples: list[tuple[str, str]]) -> str:
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
-def load_cached(cache_dir: Path, key: str) -> IntentHead | None:
-    path = cache_dir / f"intent-head-{key}.npz"
+def load_cached(cache_dir: Path, kind: str, key: str) -> Head | None:
+    path = cache_dir / f"{kind}-head-{key}.npz"
     if not path.exists():
         return None
     with np.load(path) as data:
-        return IntentHead(tuple(str(label) for label in data["labels"]), data["weights"], data["bias"])
+        return Head(tuple(str(label) for label in data["labels"]), data["weights"], data["bias"])
 
 
-def save_cached(cache_dir: Path, key: str, head: IntentHead) -> None:
+def save_cached(cache_dir: Path, kind: str, key: str, head: Head) -> None:
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".intent-head-{key}.tmp.npz"
+    tmp = cache_dir / f".{kind}-head-{key}.tmp.npz"
     np.savez(tmp, labels=np.array(head.labels), weights=head.weights, bias=head.bias)
-    tmp.replace(cache_dir / f"intent-head-{key}.npz")  # atomic: a concurrent worker never reads half a file
+    tmp.replace(cache_dir / f"{kind}-head-{key}.npz")  # atomic: a concurrent worker never reads half a file
