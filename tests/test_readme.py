@@ -20,3 +20,15 @@ def test_the_commands_readme_gives_are_the_ones_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'pip install -c constraints.txt -e ".[test]" && HF_HUB_OFFLINE=1 python -m pytest' in readme
     assert "HF_HUB_OFFLINE=1 python -m pytest" in ci and '-c constraints.txt -e ".[test]"' in ci
+
+
+def test_every_metric_is_documented() -> None:
+    from bot.metrics import create_metrics
+
+    section = (ROOT / "README.md").read_text().split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    names = {metric.name.removeprefix("autoresponder_") for metric in create_metrics().registry.collect()}
+    counters = {
+        m.name.removeprefix("autoresponder_") for m in create_metrics().registry.collect() if m.type == "counter"
+    }
+    documented = set(re.findall(r"`([a-z_]+_(?:total|seconds))(?:\{[^}]*\})?`", section))
+    assert {name + "_total" if name in counters else name for name in names} == documented
