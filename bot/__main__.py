@@ -58,15 +58,24 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def brand_classifier(settings: Settings) -> Classifier:
+    """The brand's classifier as the service builds it (trained on policies/, or from the cache)."""
+    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    return Classifier.build(encoder, load_policy(settings.policies_dir), settings.data_dir / "models")
+
+
+def report(figures: dict[str, float | int], mistakes: list[str]) -> int:
+    """The confusion summary, then the figures as the last line (one JSON object), for scripts to read."""
+    print("most frequent confusions (count  gold -> predicted):", *mistakes, sep="\n")
+    print(json.dumps(figures))
+    return 0
+
+
 def train(settings: Settings) -> int:
     """Train (or find cached) the intent and sentiment heads for the brand's policies/."""
     started = time.perf_counter()
-    policy = load_policy(settings.policies_dir)
-    encoder = TransformersEncoder(settings.model_path or default_model_path())
-    try:
-        classifier = Classifier.build(encoder, policy, settings.data_dir / "models")
-    finally:
-        encoder.close()
+    classifier = brand_classifier(settings)
+    classifier.encoder.close()
     print(f"intent model ready: {len(classifier.head.labels)} intents, {time.perf_counter() - started:.1f} s")
     if classifier.sentiment is not None:
         print(f"sentiment model ready: {', '.join(classifier.sentiment.labels)}")
@@ -75,16 +84,11 @@ def train(settings: Settings) -> int:
 
 def eval_sentiment(settings: Settings, args: argparse.Namespace) -> int:
     test_set = read_labelled(args.test, args.text_col, args.label_col)
-    policy = load_policy(settings.policies_dir)
-    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    classifier = brand_classifier(settings)
     try:
-        classifier = Classifier.build(encoder, policy, settings.data_dir / "models")
-        figures, mistakes = asyncio.run(score(classifier, test_set))
+        return report(*asyncio.run(score(classifier, test_set)))
     finally:
-        encoder.close()
-    print("most frequent confusions (count  gold -> predicted):", *mistakes, sep="\n")
-    print(json.dumps(figures))
-    return 0
+        classifier.encoder.close()
 
 
 def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
@@ -92,12 +96,9 @@ def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
     test_set = read_labelled(args.test, args.text_col, args.label_col)
     encoder = TransformersEncoder(settings.model_path or default_model_path())
     try:
-        figures, mistakes = asyncio.run(evaluate(encoder, train_set, test_set, args.oos_label))
+        return report(*asyncio.run(evaluate(encoder, train_set, test_set, args.oos_label)))
     finally:
         encoder.close()
-    print("most frequent confusions (count  gold -> predicted):", *mistakes, sep="\n")
-    print(json.dumps(figures))
-    return 0
 
 
 def configure_logging(level: str) -> None:

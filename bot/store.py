@@ -223,8 +223,11 @@ class RedisStore:
         """Give up on an entry after too many attempts: keep it in the dead stream and put it before a human."""
         message = case.message
         current = await self.message_state(message.channel, message.id)
-        update: dict[str, object] = {"status": Status.IN_REVIEW, "case_id": case.case_id}
-        update["reasons"] = (current.reasons if current else ()) + case.decision.reasons
+        update: dict[str, object] = {
+            "status": Status.IN_REVIEW,
+            "case_id": case.case_id,
+            "reasons": (current.reasons if current else ()) + case.decision.reasons,
+        }
         if case.draft is not None:
             update["reply"] = case.draft.text
         state = _moved(message, current, update)

@@ -10,6 +10,7 @@ import csv
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from bot.classify.encoder import TransformersEncoder
 from bot.classify.head import train_head
 from bot.classify.risk import RiskDetector
 from bot.errors import ConfigError
+from bot.models import Classification
 from bot.policy.schema import RiskLexicon
 
 FOLDS = 5
@@ -121,19 +123,9 @@ async def evaluate(
     train_seconds = time.perf_counter() - started
 
     classifier = Classifier(encoder, head, RiskDetector(RiskLexicon(flags={})), unknown_below=threshold)
-    started = time.perf_counter()
-    results, _ = await classifier.classify_many(test.texts)
-    seconds = time.perf_counter() - started
     gold = [UNKNOWN if label == oos_label else label for label in test.labels]
-    predicted = [r.intent for r in results]
-    figures: dict[str, float | int] = {
-        "accuracy": round(float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])), 4),
-        "macro_f1": round(macro_f1(gold, predicted), 4),
-        "n_train": len(train.texts),
-        "n_test": len(test.texts),
-        "train_seconds": round(train_seconds, 1),
-        "texts_per_second": round(len(test.texts) / seconds, 1),
-    }
+    figures, predicted = await _scored(classifier, test.texts, gold, lambda c: c.intent)
+    figures |= {"n_train": len(train.texts), "train_seconds": round(train_seconds, 1)}
     if oos_label is not None:
         scoped = [(g, p) for g, p in zip(gold, predicted, strict=True) if g != UNKNOWN]
         unknown = [p for g, p in zip(gold, predicted, strict=True) if g == UNKNOWN]
@@ -145,14 +137,22 @@ async def evaluate(
 
 async def score(classifier: Classifier, test: Labelled) -> tuple[dict[str, float | int], list[str]]:
     """The shipped sentiment model's figures on a labelled CSV (labels negative / neutral / positive)."""
-    started = time.perf_counter()
-    results, _ = await classifier.classify_many(test.texts)
-    seconds = time.perf_counter() - started
-    predicted = [r.sentiment or "" for r in results]
-    figures: dict[str, float | int] = {
-        "accuracy": round(float(np.mean([g == p for g, p in zip(test.labels, predicted, strict=True)])), 4),
-        "macro_f1": round(macro_f1(test.labels, predicted), 4),
-        "n_test": len(test.texts),
-        "texts_per_second": round(len(test.texts) / seconds, 1),
-    }
+    figures, predicted = await _scored(classifier, test.texts, test.labels, lambda c: c.sentiment or "")
     return figures, confusions(test.labels, predicted)
+
+
+async def _scored(
+    classifier: Classifier, texts: list[str], gold: list[str], label: Callable[[Classification], str]
+) -> tuple[dict[str, float | int], list[str]]:
+    """Classify `texts` through the service's path; accuracy, macro F1, size and speed against `gold`."""
+    started = time.perf_counter()
+    results, _ = await classifier.classify_many(texts)
+    seconds = time.perf_counter() - started
+    predicted = [label(result) for result in results]
+    figures: dict[str, float | int] = {
+        "accuracy": round(float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])), 4),
+        "macro_f1": round(macro_f1(gold, predicted), 4),
+        "n_test": len(texts),
+        "texts_per_second": round(len(texts) / seconds, 1),
+    }
+    return figures, predicted
