@@ -49,7 +49,9 @@ def raw_rates(encoder: TransformersEncoder, texts: list[str]) -> dict[int, float
                     max_length=128,
                     return_tensors="pt",
                 )
-                encoder.model(**batch)
+                out = encoder.model(**batch, output_hidden_states=encoder.top is not None)
+                if encoder.top is not None:  # the tuned copy of the top layers is part of the model's work
+                    encoder.top(out.hidden_states[encoder.top.start], batch["attention_mask"])
             rates[batch_size] = len(sample) / (time.perf_counter() - started)
     return rates
 
@@ -80,7 +82,10 @@ async def main() -> None:
     parser.add_argument("--texts", type=Path, help="one text per line (default: the demo brand's examples)")
     parser.add_argument("--n", type=int, default=2000, help="texts per measurement (default 2000)")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
-    parser.add_argument("--cache", type=Path, default=Path("data/models"), help="trained-head cache folder")
+    parser.add_argument("--cache", type=Path, default=Path("data/models"), help="trained-model cache folder")
+    parser.add_argument(
+        "--tuned-layers", type=int, default=2, help="encoder layers tuned to the intents, as BOT_INTENT_TUNED_LAYERS"
+    )
     args = parser.parse_args()
 
     texts = texts_from(args.texts, args.n)
@@ -88,7 +93,8 @@ async def main() -> None:
     encoder = TransformersEncoder(default_model_path())
     load_seconds = time.perf_counter() - started
     # Every model call runs on the encoder's one thread, as in the service (see TransformersEncoder.in_thread).
-    classifier = await encoder.in_thread(Classifier.build, encoder, load_policy(ROOT / "policies"), args.cache)
+    policy = load_policy(ROOT / "policies")
+    classifier = await encoder.in_thread(Classifier.build, encoder, policy, args.cache, args.tuned_layers)
     try:
         rates = await encoder.in_thread(raw_rates, encoder, texts)
         best_batch = max(rates, key=rates.__getitem__)
@@ -98,7 +104,7 @@ async def main() -> None:
     finally:
         encoder.close()
 
-    print(f"texts: {len(texts)}   model load: {load_seconds:.1f} s")
+    print(f"texts: {len(texts)}   model load: {load_seconds:.1f} s   tuned layers: {args.tuned_layers}")
     print("| measurement | figure |")
     print("|---|---|")
     for batch_size, rate in sorted(rates.items()):

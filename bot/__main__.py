@@ -1,13 +1,16 @@
-"""Command line: `python -m bot serve | web | worker | train | eval-intents | eval-sentiment`."""
+"""Command line: `python -m bot serve | web | worker | train | eval-intents | eval-sentiment | eval-risk |
+calibrate-unknown`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -17,10 +20,10 @@ from redis.exceptions import RedisError
 from bot.app import create_app
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
-from bot.classify.evaluate import evaluate, read_labelled, score
+from bot.classify.evaluate import calibrate_unknown, evaluate, read_labelled, score, score_risks
 from bot.config import Settings, describe_errors
 from bot.errors import ConfigError
-from bot.policy.load import load_policy
+from bot.policy.load import load_policy, write_unknown_threshold
 
 SERVERS = {
     "serve": "run the web server, the workers and the sender in one process (embedded Redis by default)",
@@ -55,18 +58,43 @@ def parser() -> argparse.ArgumentParser:
     sentiment.add_argument("--test", type=Path, required=True, help="CSV with negative / neutral / positive labels")
     sentiment.add_argument("--text-col", default="text", help="column of the texts (default text)")
     sentiment.add_argument("--label-col", default="label_name", help="column of the labels (default label_name)")
+    text = "score the brand's risk detectors on a labelled CSV or JSON Lines file: recall of each flag"
+    risks = commands.add_parser("eval-risk", help=text, description=text)
+    risks.add_argument("--test", type=Path, required=True, help="CSV or .jsonl file of labelled messages")
+    risks.add_argument("--text-col", default="text", help="column of the texts (default text)")
+    risks.add_argument("--label-col", default="label", help="column of the labels (default label)")
+    risks.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="LABEL=FLAG",
+        help="a label that means a flag (e.g. 1=prompt_injection); labels naming a flag or one of its intents "
+        "need none; other labels count as rows that should raise nothing",
+    )
+    text = "calibrate the brand's unknown_threshold on messages it should not claim to understand"
+    unknown = commands.add_parser("calibrate-unknown", help=text, description=text)
+    unknown.add_argument("--oos", type=Path, required=True, help="CSV or .jsonl file of out-of-scope messages")
+    unknown.add_argument("--text-col", default="text", help="column of the texts (default text)")
+    unknown.add_argument("--label-col", help="with --oos-label: use only the rows that carry this label")
+    unknown.add_argument("--oos-label", default="oos", help="the out-of-scope label (default oos)")
+    unknown.add_argument("--write", action="store_true", help="write the threshold into policies/intents.yaml")
     return root
 
 
 def brand_classifier(settings: Settings) -> Classifier:
     """The brand's classifier as the service builds it (trained on policies/, or from the cache)."""
     encoder = TransformersEncoder(settings.model_path or default_model_path())
-    return Classifier.build(encoder, load_policy(settings.policies_dir), settings.data_dir / "models")
+    policy = load_policy(settings.policies_dir)
+    return Classifier.build(encoder, policy, settings.data_dir / "models", settings.intent_tuned_layers)
 
 
-def report(figures: dict[str, float | int], mistakes: list[str]) -> int:
-    """The confusion summary, then the figures as the last line (one JSON object), for scripts to read."""
-    print("most frequent confusions (count  gold -> predicted):", *mistakes, sep="\n")
+CONFUSIONS = "most frequent confusions (count  gold -> predicted):"
+MISSES = "misses (the flag that should have fired) and flags raised on other rows ((their label)):"
+
+
+def report(figures: Mapping[str, object], mistakes: list[str], heading: str = CONFUSIONS) -> int:
+    """The mistakes, then the figures as the last line (one JSON object), for scripts to read."""
+    print(heading, *mistakes, sep="\n")
     print(json.dumps(figures))
     return 0
 
@@ -96,9 +124,55 @@ def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
     test_set = read_labelled(args.test, args.text_col, args.label_col)
     encoder = TransformersEncoder(settings.model_path or default_model_path())
     try:
-        return report(*asyncio.run(evaluate(encoder, train_set, test_set, args.oos_label)))
+        figures = evaluate(encoder, train_set, test_set, args.oos_label, settings.intent_tuned_layers)
+        return report(*asyncio.run(figures))
     finally:
         encoder.close()
+
+
+def eval_risk(settings: Settings, args: argparse.Namespace) -> int:
+    aliases = dict(item.split("=", 1) for item in args.map if "=" in item)
+    if len(aliases) != len(args.map):
+        raise ConfigError(f"--map takes LABEL=FLAG, got {[m for m in args.map if '=' not in m]}")
+    test_set = read_labelled(args.test, args.text_col, args.label_col)
+    classifier = brand_classifier(settings)
+    try:
+        risk = load_policy(settings.policies_dir).risk
+        figures, misses = asyncio.run(score_risks(classifier, risk, test_set, aliases))
+        return report(
+            figures,
+            misses,
+            MISSES,
+        )
+    finally:
+        classifier.encoder.close()
+
+
+def calibrate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.label_col:
+        rows = read_labelled(args.oos, args.text_col, args.label_col)
+        oos = [text for text, label in zip(rows.texts, rows.labels, strict=True) if label == args.oos_label]
+    else:
+        oos = read_labelled(args.oos, args.text_col, args.text_col).texts  # every row, no label column needed
+    if not oos:
+        raise ConfigError(f"{args.oos}: no row labelled {args.oos_label!r} in column {args.label_col!r}")
+    policy = load_policy(settings.policies_dir)
+    examples = [(name, text) for name, spec in policy.intents.intents.items() for text in spec.examples]
+    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    try:
+        figures = asyncio.run(calibrate_unknown(encoder, examples, oos, settings.intent_tuned_layers))
+    finally:
+        encoder.close()
+    if args.write:
+        provenance = (
+            f"calibrate-unknown, {datetime.date.today()}: {figures['n_examples']} examples out of fold, "
+            f"{figures['n_oos']} out-of-scope messages ({args.oos.name}); in-scope accuracy "
+            f"{figures['in_scope_accuracy']}, out-of-scope recall {figures['oos_recall']}"
+        )
+        path = write_unknown_threshold(settings.policies_dir, float(figures["threshold"]), provenance)
+        print(f"wrote unknown_threshold: {figures['threshold']} to {path}")
+    print(json.dumps(figures))
+    return 0
 
 
 def configure_logging(level: str) -> None:
@@ -122,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
             return eval_intents(settings, args)
         if args.command == "eval-sentiment":
             return eval_sentiment(settings, args)
+        if args.command == "eval-risk":
+            return eval_risk(settings, args)
+        if args.command == "calibrate-unknown":
+            return calibrate(settings, args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -110,7 +110,9 @@ async def _run_workers(app: web.Application, stopping: asyncio.Event, llm: opena
     started = time.perf_counter()
     encoder = await asyncio.to_thread(TransformersEncoder, settings.model_path or default_model_path())
     try:
-        classifier = await encoder.in_thread(Classifier.build, encoder, brand.policy, settings.data_dir / "models")
+        classifier = await encoder.in_thread(
+            Classifier.build, encoder, brand.policy, settings.data_dir / "models", settings.intent_tuned_layers
+        )
         knowledge = await encoder.in_thread(KnowledgeIndex.build, brand.passages, encoder)
         metrics.model_load.set(time.perf_counter() - started)
         logger.info("model ready seconds=%.1f", time.perf_counter() - started)

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     policies_dir: Path = Field(Path("policies"), description="Intents, risk lexicon and decision policy (YAML).")
     prompts_dir: Path = Field(Path("prompts"), description="Persona, prompt templates, knowledge base, answers.")
     model_path: Path | None = Field(None, description="Local transformers encoder; unset: all-MiniLM-L6-v2.")
+    intent_tuned_layers: int = Field(
+        2, ge=0, le=12, description="Encoder layers tuned to the intents (a copy; more: slower); 0: a frozen encoder."
+    )
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
     generic_secret: SecretStr | None = Field(None, description="HMAC key of the generic channel (both ways).")

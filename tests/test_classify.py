@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,15 +14,22 @@ import pytest
 
 from bot.app import load_brand
 from bot.classify import Classifier
-from bot.classify.encoder import TransformersEncoder
+from bot.classify.encoder import Embeddings, TransformersEncoder
 from bot.classify.risk import RiskDetector
 from bot.config import Settings
+from bot.errors import ConfigError
+from bot.policy.load import load_policy
+from tests.conftest import ROOT
+from tests.test_cli import run
 
 
-async def test_intents_and_risks_of_demo_messages(
-    settings: Settings, encoder: TransformersEncoder, models_dir: Path
-) -> None:
-    classifier = Classifier.build(encoder, load_brand(settings).policy, models_dir)
+@pytest.fixture
+def brand(settings: Settings, encoder: TransformersEncoder, models_dir: Path) -> Classifier:
+    """The demo brand's classifier as the service builds it (tuned top layers; cached for the session)."""
+    return Classifier.build(encoder, load_brand(settings).policy, models_dir, settings.intent_tuned_layers)
+
+
+async def test_intents_and_risks_of_demo_messages(brand: Classifier) -> None:
     texts = [
         "how much is express delivery?",
         "what time does the Leeds store close on saturday",
@@ -29,7 +38,7 @@ async def test_intents_and_risks_of_demo_messages(
         "I'll be reporting you to trading standards",
         "FOLLOW 4 FOLLOW!! free crypto signals in bio",
     ]
-    results, vectors = await classifier.classify_many(texts)
+    results, vectors = await brand.classify_many(texts)
     assert [r.intent for r in results] == [
         "delivery_info",
         "store_hours",
@@ -85,7 +94,7 @@ async def test_concurrent_calls_share_model_runs(encoder: TransformersEncoder) -
     class Counting(TransformersEncoder):
         runs = 0
 
-        def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        def embed(self, texts: Sequence[str], batch_size: int = 64) -> Embeddings:
             Counting.runs += 1
             return super().embed(texts, batch_size)
 
@@ -94,8 +103,8 @@ async def test_concurrent_calls_share_model_runs(encoder: TransformersEncoder) -
     vectors = await asyncio.gather(*(counting.aembed([text]) for text in texts))
     counting.close()
     assert Counting.runs < len(texts) / 4  # batched, not one run per call
-    expected = encoder.embed(texts)
-    assert np.allclose(np.concatenate(vectors), expected, atol=1e-5)  # each caller got its own vector back
+    expected = encoder.embed(texts).general
+    assert np.allclose(np.concatenate([v.general for v in vectors]), expected, atol=1e-5)  # each got its own
 
 
 async def test_sentiment_reads_sarcasm_and_slang(
@@ -111,3 +120,52 @@ async def test_sentiment_reads_sarcasm_and_slang(
     assert [r.sentiment for r in results] == ["negative", "positive", "neutral"]
     assert all(r.sentiment_score is not None and 1 / 3 < r.sentiment_score <= 1 for r in results)
     assert "violence_threat" not in {f.name for f in results[1].risk_flags}  # slang is not a threat
+
+
+async def test_risk_flags_catch_what_no_pattern_foresaw(brand: Classifier) -> None:
+    texts = [
+        "giving all my hiking gear away this weekend, I won't be here to use it",
+        "the gas canister from your shop leaked all over the tent and my kid felt dizzy",
+        "somebody made an account with my email and bought stuff",
+    ]
+    results, _ = await brand.classify_many(texts)
+    raised = [{flag.name: flag.evidence for flag in result.risk_flags} for result in results]
+    for flags, expected in zip(raised, ["crisis", "product_safety", "account_security"], strict=True):
+        assert flags[expected].startswith(f"reads like {expected} (p=")  # no pattern: the model's reading
+    assert raised[0].keys() <= {"crisis", "violence_threat"} and len(raised[1]) == len(raised[2]) == 1
+
+
+async def test_no_auto_example_of_the_brand_raises_a_flag(settings: Settings, brand: Classifier) -> None:
+    intents = load_brand(settings).policy.intents.intents.values()
+    texts = [text for spec in intents if spec.mode == "auto" for text in spec.examples]
+    results, _ = await brand.classify_many(texts)
+    flagged = [(text, r.risk_flags) for text, r in zip(texts, results, strict=True) if r.risk_flags]
+    assert len(texts) > 200 and flagged == []
+
+
+def test_a_risk_flag_naming_an_unknown_intent_fails_the_start(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "policies", tmp_path, dirs_exist_ok=True)
+    risk = tmp_path / "risk.yaml"
+    risk.write_text(risk.read_text().replace("intents: [crisis]", "intents: [crisis, criss]"))
+    with pytest.raises(ConfigError, match=r"risk.yaml: flags.crisis.intents: criss not defined in intents.yaml"):
+        load_policy(tmp_path)
+
+
+def test_eval_risk_prints_recall_per_flag(tmp_path: Path) -> None:
+    result = run(
+        "eval-risk",
+        "--test",
+        str(ROOT / "tests" / "data" / "risk_test.jsonl"),
+        "--label-col",
+        "category",
+        "--map",
+        "personal_data=pii",
+        env={"HF_HUB_OFFLINE": "1", "BOT_DATA_DIR": str(tmp_path), "BOT_INTENT_TUNED_LAYERS": "0"},
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (figures["n_positive"], figures["n_other"]) == (5, 2)
+    assert figures["recall"] == 1.0 and figures["other_flagged_rate"] == 0.0
+    assert set(figures["per_flag"]) == {"crisis", "legal_threat", "product_safety", "pii", "prompt_injection"}
+    bad = run("eval-risk", "--test", str(ROOT / "tests" / "data" / "risk_test.jsonl"), "--map", "x=nope")
+    assert bad.returncode == 2 and "no field 'label'" in bad.stderr

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bot.classify.evaluate import calibrate, macro_f1, read_labelled
+from bot.classify.encoder import TransformersEncoder
+from bot.classify.evaluate import calibrate, macro_f1, out_of_fold, read_labelled
 from bot.errors import ConfigError
+from bot.policy.load import load_policy
 from tests.conftest import ROOT
 from tests.test_cli import run
 
@@ -41,6 +44,7 @@ def test_eval_intents_prints_the_figures_last() -> None:
         "in_scope_accuracy",
         "oos_recall",
         "threshold",
+        "tuned_layers",
     }
     assert (figures["n_train"], figures["n_test"]) == (22, 8)
     assert figures["in_scope_accuracy"] == 1.0 and figures["accuracy"] >= 0.75
@@ -71,9 +75,50 @@ def test_eval_sentiment_scores_the_shipped_model(tmp_path: Path) -> None:
         "eval-sentiment",
         "--test",
         str(DATA / "sentiment_test.csv"),
-        env={"HF_HUB_OFFLINE": "1", "BOT_DATA_DIR": str(tmp_path)},
+        env={"HF_HUB_OFFLINE": "1", "BOT_DATA_DIR": str(tmp_path), "BOT_INTENT_TUNED_LAYERS": "0"},
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(figures) == {"accuracy", "macro_f1", "n_test", "texts_per_second"}
     assert figures["n_test"] == 9 and figures["accuracy"] >= 0.7
+
+
+async def test_out_of_fold_confidences_come_from_heads_and_layers_that_never_saw_the_example(
+    encoder: TransformersEncoder,
+) -> None:
+    rows = read_labelled(DATA / "intents_train.csv", "text", "category")
+    examples = [(label, text) for label, text in zip(rows.labels, rows.texts, strict=True) if label != "oos"]
+    oos = [text for label, text in zip(rows.labels, rows.texts, strict=True) if label == "oos"]
+    try:
+        confidence, correct, oos_confidence = await out_of_fold(encoder, examples, oos, 1, retune=True)
+    finally:
+        encoder.top = None
+    assert confidence.shape == correct.shape == (len(examples),) and oos_confidence.shape == (len(oos) * 5,)
+    assert correct.mean() >= 0.75  # held-out examples of three plain intents are mostly right
+    assert float(np.median(oos_confidence)) < float(np.median(confidence))  # and surer than on nonsense
+    threshold = calibrate(confidence, correct, oos_confidence)
+    assert 0 < threshold < float(np.max(confidence))
+    assert np.mean(oos_confidence < threshold) > np.mean(confidence < threshold)  # it tells the two apart
+
+
+def test_calibrate_unknown_writes_the_threshold_into_the_policy(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", policies)
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "BOT_DATA_DIR": str(tmp_path / "data"),
+        "BOT_POLICIES_DIR": str(policies),
+        "BOT_INTENT_TUNED_LAYERS": "0",
+    }
+    args = ["calibrate-unknown", "--oos", str(DATA / "intents_test.csv"), "--label-col", "category", "--write"]
+    result = run(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    brand = load_policy(ROOT / "policies").intents.intents
+    assert (figures["n_oos"], figures["n_examples"]) == (2, sum(len(spec.examples) for spec in brand.values()))
+    written = load_policy(policies).intents.unknown_threshold
+    assert written == figures["threshold"] and 0 < written < 1
+    assert "# calibrate-unknown, " in (policies / "intents.yaml").read_text()
+    assert load_policy(ROOT / "policies").intents.intents == load_policy(policies).intents.intents  # rest intact
+    missing = run(*args[:-1], "--oos-label", "nonsense", env=env)
+    assert missing.returncode == 2 and "no row labelled 'nonsense'" in missing.stderr

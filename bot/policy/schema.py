@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.models import Priority
 
@@ -45,7 +45,19 @@ class IntentCatalog(Strict):
 class RiskFlagSpec(Strict):
     priority: Priority
     description: str = ""
-    patterns: list[str] = Field(min_length=1)
+    patterns: list[str] = Field(default_factory=list, description="Regular expressions; any match raises the flag.")
+    intents: list[str] = Field(
+        default_factory=list,
+        description="Intents whose messages carry this risk: the flag also fires when the intent model gives them "
+        "together at least `resemblance` probability, which catches what no pattern foresaw.",
+    )
+    resemblance: float = Field(0.25, gt=0, le=1, description="Probability of `intents` that raises the flag.")
+
+    @model_validator(mode="after")
+    def _detects_something(self) -> RiskFlagSpec:
+        if not self.patterns and not self.intents:
+            raise ValueError("a flag needs patterns, intents, or both")
+        return self
 
     @field_validator("patterns")
     @classmethod

@@ -1,0 +1,76 @@
+"""Tuned top layers: a copy of the encoder's top layers, trained on the intents, cached by what it learned from."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bot.classify.encoder import TransformersEncoder
+from bot.classify.evaluate import read_labelled
+from bot.classify.head import train_head
+from bot.classify.tuning import TopLayers
+from tests.conftest import ROOT
+
+DATA = ROOT / "tests" / "data"
+# Lengths from 1 to ~40 tokens in one batch: padding must not leak into the real tokens' states.
+TEXTS = [
+    "hi",
+    "where is my parcel? it was meant to arrive on tuesday and the tracking has not moved since",
+    "do you sell tents",
+    "my jacket leaks at the seams after one wash, can I get it repaired or replaced under the guarantee?",
+]
+
+
+@pytest.fixture
+def untuned(encoder: TransformersEncoder) -> Iterator[TransformersEncoder]:
+    """The session's encoder, left as it was found (tuning installs layers on it)."""
+    yield encoder
+    encoder.top = None
+
+
+def test_an_untuned_copy_of_the_top_layers_gives_the_encoders_own_vectors(untuned: TransformersEncoder) -> None:
+    untuned.top = TopLayers.copied_from(untuned.model, 2)
+    vectors = untuned.embed(TEXTS, batch_size=4)
+    assert vectors.intent is not vectors.general
+    assert np.allclose(vectors.intent, vectors.general, atol=1e-5)
+
+
+def test_tuning_is_cached_by_examples_and_sharpens_the_intents(
+    untuned: TransformersEncoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    train = read_labelled(DATA / "intents_train.csv", "text", "category")
+    examples = [(label, text) for label, text in zip(train.labels, train.texts, strict=True) if label != "oos"]
+    texts, labels = [t for _, t in examples], [label for label, _ in examples]
+    frozen = train_head(untuned.embed(texts).general, labels)
+
+    caplog.set_level(logging.INFO, logger="bot.classify")
+    untuned.tune_top(1, examples, tmp_path)
+    first = untuned.embed(texts)
+    untuned.tune_top(1, examples, tmp_path)  # the same examples: loaded, not tuned again
+    second = untuned.embed(texts)
+    assert len([r for r in caplog.records if r.message.startswith("tuned top layers=1")]) == 1
+    assert len(list(tmp_path.glob("intent-top1-*.pt"))) == 1
+    assert np.array_equal(first.intent, second.intent)
+    assert np.array_equal(first.general, untuned.embed(texts).general)  # the general vectors are untouched
+
+    # The tuned vectors pull each intent's examples together: a head on them is surer of the right intent.
+    tuned = train_head(first.intent, labels)
+    right = [frozen.labels.index(label) for label in labels]
+    sure_frozen = frozen.probabilities(first.general)[np.arange(len(labels)), right].mean()
+    sure_tuned = tuned.probabilities(first.intent)[np.arange(len(labels)), right].mean()
+    assert sure_tuned > sure_frozen
+
+    untuned.tune_top(1, examples[1:], tmp_path)  # other examples: tuned again, cached beside
+    assert len(list(tmp_path.glob("intent-top1-*.pt"))) == 2
+    untuned.tune_top(0, examples, tmp_path)
+    assert untuned.top is None and np.array_equal(untuned.embed(texts).intent, first.general)
+
+
+def test_a_model_without_transformer_blocks_cannot_be_tuned() -> None:
+    with pytest.raises(TypeError, match="no encoder.layer"):
+        TopLayers.copied_from(torch.nn.Linear(2, 2), 1)
