@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from bot.app import create_app
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
-from bot.classify.evaluate import calibrate_unknown, evaluate, read_labelled, score, score_risks
+from bot.classify.evaluate import calibrate_unknown, evaluate, holdout, read_labelled, score, score_risks
 from bot.config import Settings, describe_errors
 from bot.errors import ConfigError
 from bot.policy.load import load_policy, write_unknown_threshold
@@ -49,7 +49,11 @@ def parser() -> argparse.ArgumentParser:
     text = "train the service's intent classifier on a labelled CSV and score it on another"
     evaluate = commands.add_parser("eval-intents", help=text, description=text)
     evaluate.add_argument("--train", type=Path, required=True, help="CSV to train on")
-    evaluate.add_argument("--test", type=Path, required=True, help="CSV to score on")
+    held_out = evaluate.add_mutually_exclusive_group(required=True)
+    held_out.add_argument("--test", type=Path, help="CSV to score on")
+    held_out.add_argument(
+        "--holdout", type=float, metavar="SHARE", help="score on this share of TRAIN, held out per label (seed 7)"
+    )
     evaluate.add_argument("--text-col", default="text", help="column of the texts (default text)")
     evaluate.add_argument("--label-col", default="category", help="column of the intents (default category)")
     evaluate.add_argument("--oos-label", help="label of out-of-scope rows: calibrates and scores `unknown`")
@@ -73,10 +77,19 @@ def parser() -> argparse.ArgumentParser:
     )
     text = "calibrate the brand's unknown_threshold on messages it should not claim to understand"
     unknown = commands.add_parser("calibrate-unknown", help=text, description=text)
-    unknown.add_argument("--oos", type=Path, required=True, help="CSV or .jsonl file of out-of-scope messages")
+    unknown.add_argument(
+        "--oos", type=Path, action="append", required=True, help="CSV or .jsonl file of out-of-scope messages (repeat)"
+    )
     unknown.add_argument("--text-col", default="text", help="column of the texts (default text)")
     unknown.add_argument("--label-col", help="with --oos-label: use only the rows that carry this label")
     unknown.add_argument("--oos-label", default="oos", help="the out-of-scope label (default oos)")
+    unknown.add_argument(
+        "--keep",
+        type=float,
+        default=0.95,
+        help="share of the correctly classified in-scope examples the threshold must keep (default 0.95); "
+        "0 instead balances in-scope accuracy and out-of-scope recall, as eval-intents does",
+    )
     unknown.add_argument("--write", action="store_true", help="write the threshold into policies/intents.yaml")
     return root
 
@@ -85,7 +98,7 @@ def brand_classifier(settings: Settings) -> Classifier:
     """The brand's classifier as the service builds it (trained on policies/, or from the cache)."""
     encoder = TransformersEncoder(settings.model_path or default_model_path())
     policy = load_policy(settings.policies_dir)
-    return Classifier.build(encoder, policy, settings.data_dir / "models", settings.intent_tuned_layers)
+    return Classifier.build(encoder, policy, settings.model_cache, settings.intent_tuned_layers)
 
 
 CONFUSIONS = "most frequent confusions (count  gold -> predicted):"
@@ -121,7 +134,12 @@ def eval_sentiment(settings: Settings, args: argparse.Namespace) -> int:
 
 def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
     train_set = read_labelled(args.train, args.text_col, args.label_col)
-    test_set = read_labelled(args.test, args.text_col, args.label_col)
+    if args.holdout is not None:
+        if not 0 < args.holdout < 1:
+            raise ConfigError(f"--holdout takes a share between 0 and 1, not {args.holdout}")
+        train_set, test_set = holdout(train_set, args.holdout)
+    else:
+        test_set = read_labelled(args.test, args.text_col, args.label_col)
     encoder = TransformersEncoder(settings.model_path or default_model_path())
     try:
         figures = evaluate(encoder, train_set, test_set, args.oos_label, settings.intent_tuned_layers)
@@ -149,24 +167,28 @@ def eval_risk(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def calibrate(settings: Settings, args: argparse.Namespace) -> int:
-    if args.label_col:
-        rows = read_labelled(args.oos, args.text_col, args.label_col)
-        oos = [text for text, label in zip(rows.texts, rows.labels, strict=True) if label == args.oos_label]
-    else:
-        oos = read_labelled(args.oos, args.text_col, args.text_col).texts  # every row, no label column needed
+    oos = []
+    for path in args.oos:
+        if args.label_col:
+            rows = read_labelled(path, args.text_col, args.label_col)
+            oos += [text for text, label in zip(rows.texts, rows.labels, strict=True) if label == args.oos_label]
+        else:
+            oos += read_labelled(path, args.text_col, args.text_col).texts  # every row, no label column needed
     if not oos:
-        raise ConfigError(f"{args.oos}: no row labelled {args.oos_label!r} in column {args.label_col!r}")
+        raise ConfigError(f"{', '.join(map(str, args.oos))}: no row labelled {args.oos_label!r} in {args.label_col!r}")
     policy = load_policy(settings.policies_dir)
     examples = [(name, text) for name, spec in policy.intents.intents.items() for text in spec.examples]
     encoder = TransformersEncoder(settings.model_path or default_model_path())
     try:
-        figures = asyncio.run(calibrate_unknown(encoder, examples, oos, settings.intent_tuned_layers))
+        keep = args.keep or None
+        figures = asyncio.run(calibrate_unknown(encoder, examples, oos, settings.intent_tuned_layers, keep))
     finally:
         encoder.close()
     if args.write:
         provenance = (
-            f"calibrate-unknown, {datetime.date.today()}: {figures['n_examples']} examples out of fold, "
-            f"{figures['n_oos']} out-of-scope messages ({args.oos.name}); in-scope accuracy "
+            f"calibrate-unknown --keep {args.keep}, {datetime.date.today()}: {figures['n_examples']} examples "
+            "out of fold, "
+            f"{figures['n_oos']} out-of-scope messages ({', '.join(p.name for p in args.oos)}); in-scope accuracy "
             f"{figures['in_scope_accuracy']}, out-of-scope recall {figures['oos_recall']}"
         )
         path = write_unknown_threshold(settings.policies_dir, float(figures["threshold"]), provenance)

@@ -111,7 +111,7 @@ async def _run_workers(app: web.Application, stopping: asyncio.Event, llm: opena
     encoder = await asyncio.to_thread(TransformersEncoder, settings.model_path or default_model_path())
     try:
         classifier = await encoder.in_thread(
-            Classifier.build, encoder, brand.policy, settings.data_dir / "models", settings.intent_tuned_layers
+            Classifier.build, encoder, brand.policy, settings.model_cache, settings.intent_tuned_layers
         )
         knowledge = await encoder.in_thread(KnowledgeIndex.build, brand.passages, encoder)
         metrics.model_load.set(time.perf_counter() - started)

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Embedded Redis files and trained-model caches.")
     policies_dir: Path = Field(Path("policies"), description="Intents, risk lexicon and decision policy (YAML).")
     prompts_dir: Path = Field(Path("prompts"), description="Persona, prompt templates, knowledge base, answers.")
+    models_dir: Path | None = Field(None, description="Tuned and trained intent models; unset: data_dir/models.")
     model_path: Path | None = Field(None, description="Local transformers encoder; unset: all-MiniLM-L6-v2.")
     intent_tuned_layers: int = Field(
         2, ge=0, le=12, description="Encoder layers tuned to the intents (a copy; more: slower); 0: a frozen encoder."
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     send_backoff_s: float = Field(1.0, ge=0, description="First retry delay of a delivery; doubles each time.")
     dedup_ttl_s: int = Field(7 * 24 * 3600, gt=0, description="How long a message id is remembered.")
     shutdown_timeout_s: float = Field(20.0, ge=0, description="Grace period for in-flight work on SIGTERM.")
+
+    @property
+    def model_cache(self) -> Path:
+        """Where tuned layers and trained heads are cached (keyed by what they were trained on)."""
+        return self.models_dir or self.data_dir / "models"
 
     @field_validator("review_tokens", mode="before")
     @classmethod

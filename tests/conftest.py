@@ -16,10 +16,12 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.channels.generic import sign
+from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.models import Author, InboundMessage
+from bot.policy.load import load_policy
 from tests.fakes import FakeLLM, Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,5 +150,17 @@ def signed_bytes(raw: bytes) -> tuple[bytes, dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Trained intent heads, shared by the tests of one session (a head is keyed by its examples)."""
+    """Tuned layers and trained heads, shared by the tests of one session (keyed by their examples)."""
     return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def brand_models(models_dir: Path, encoder: TransformersEncoder) -> Path:
+    """`models_dir` holding the demo brand's model as the service trains it by default, so the service
+    processes that tests start (BOT_MODELS_DIR) load it instead of each tuning its own."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    try:
+        Classifier.build(encoder, load_policy(ROOT / "policies"), models_dir, settings.intent_tuned_layers)
+    finally:
+        encoder.top = None  # the session's encoder stays as other tests expect it
+    return models_dir

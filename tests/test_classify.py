@@ -164,7 +164,7 @@ def test_eval_risk_prints_recall_per_flag(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert (figures["n_positive"], figures["n_other"]) == (5, 2)
+    assert (figures["n_positive"], figures["n_other"]) == (7, 2)
     assert figures["recall"] == 1.0 and figures["other_flagged_rate"] == 0.0
     assert set(figures["per_flag"]) == {"crisis", "legal_threat", "product_safety", "pii", "prompt_injection"}
     bad = run("eval-risk", "--test", str(ROOT / "tests" / "data" / "risk_test.jsonl"), "--map", "x=nope")

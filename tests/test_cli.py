@@ -78,5 +78,6 @@ def test_train_caches_the_intent_model(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "intent model ready: 29 intents" in result.stdout
     assert len(list((tmp_path / "models").glob("intent-head-*.npz"))) == 1
+    assert len(list((tmp_path / "models").glob("intent-top2-*.pt"))) == 1  # the tuned layers (the default)
     again = run("train", env={"BOT_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"})
     assert "loaded from cache" in again.stderr

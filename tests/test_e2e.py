@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -26,11 +27,14 @@ async def peer() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-async def service(peer: Receiver, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Service]:
+async def service(
+    peer: Receiver, tmp_path_factory: pytest.TempPathFactory, brand_models: Path
+) -> AsyncIterator[Service]:
     reply_url = await peer.start()
     data = tmp_path_factory.mktemp("e2e")
     env = {
         "BOT_DATA_DIR": str(data / "data"),
+        "BOT_MODELS_DIR": str(brand_models),
         "BOT_GENERIC_SECRET": SECRET,
         "BOT_GENERIC_REPLY_URL": reply_url,
         "BOT_REVIEW_TOKENS": TOKEN,

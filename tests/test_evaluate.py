@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bot.classify.encoder import TransformersEncoder
-from bot.classify.evaluate import calibrate, macro_f1, out_of_fold, read_labelled
+from bot.classify.evaluate import calibrate, holdout, macro_f1, out_of_fold, read_labelled
 from bot.errors import ConfigError
 from bot.policy.load import load_policy
 from tests.conftest import ROOT
@@ -66,6 +66,11 @@ def test_calibration_and_macro_f1() -> None:
     # In-scope predictions are confident (0.8-0.9), out-of-scope ones are not (0.2-0.4): the threshold splits them.
     threshold = calibrate(np.array([0.8, 0.9, 0.85]), np.array([True, True, True]), np.array([0.2, 0.4, 0.3]))
     assert 0.4 < threshold <= 0.8
+    # With `keep`, the highest threshold that keeps that share of the right answers, whatever it costs in recall.
+    confident = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.96, 0.97, 0.98, 0.99])
+    right = np.array([True] * 9 + [False])
+    assert calibrate(confident, right, np.array([0.1]), keep=1.0) == pytest.approx(0.3)  # halfway below 0.5
+    assert calibrate(confident, right, np.array([0.1]), keep=0.75) == pytest.approx(0.65)  # 7 of 9 kept
     assert macro_f1(["a", "a", "b", "b"], ["a", "a", "b", "b"]) == 1.0
     assert macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"]) == pytest.approx((2 / 3 + 0.8) / 2)
 
@@ -118,7 +123,17 @@ def test_calibrate_unknown_writes_the_threshold_into_the_policy(tmp_path: Path) 
     assert (figures["n_oos"], figures["n_examples"]) == (2, sum(len(spec.examples) for spec in brand.values()))
     written = load_policy(policies).intents.unknown_threshold
     assert written == figures["threshold"] and 0 < written < 1
-    assert "# calibrate-unknown, " in (policies / "intents.yaml").read_text()
+    assert "# calibrate-unknown --keep 0.95, " in (policies / "intents.yaml").read_text()
     assert load_policy(ROOT / "policies").intents.intents == load_policy(policies).intents.intents  # rest intact
     missing = run(*args[:-1], "--oos-label", "nonsense", env=env)
     assert missing.returncode == 2 and "no row labelled 'nonsense'" in missing.stderr
+
+
+def test_holdout_keeps_every_label_on_both_sides() -> None:
+    rows = read_labelled(DATA / "intents_train.csv", "text", "category")
+    train, test = holdout(rows, 0.25)
+    assert sorted(train.texts + test.texts) == sorted(rows.texts)
+    assert set(test.labels) == set(rows.labels) == set(train.labels)
+    assert holdout(rows, 0.25) == (train, test)  # the same seed, the same split
+    result = run("eval-intents", "--train", str(DATA / "intents_train.csv"), "--holdout", "1.5")
+    assert result.returncode == 2 and "--holdout takes a share between 0 and 1" in result.stderr

@@ -78,6 +78,21 @@ def _rows(path: Path, handle: TextIO, columns: tuple[str, ...]) -> Iterator[tupl
         yield reader.line_num, dict(row)
 
 
+def holdout(data: Labelled, share: float, seed: int = 7) -> tuple[Labelled, Labelled]:
+    """A stratified split: `share` of each label's rows (at least one, when it has two or more) held out."""
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(data.labels):
+        by_label.setdefault(label, []).append(i)
+    held: set[int] = set()
+    for rows in by_label.values():
+        rng.shuffle(rows)
+        held.update(rows[: max(1, round(share * len(rows)))] if len(rows) > 1 else [])
+    parts = ([i for i in range(len(data.texts)) if i not in held], sorted(held))
+    train, test = (Labelled([data.texts[i] for i in part], [data.labels[i] for i in part]) for part in parts)
+    return train, test
+
+
 def macro_f1(gold: list[str], predicted: list[str]) -> float:
     """Unweighted mean of per-label F1 over the labels of the gold set."""
     scores = []
@@ -95,15 +110,25 @@ def confusions(gold: list[str], predicted: list[str], top: int = 10) -> list[str
     return [f"{count:5d}  {g} -> {p}" for (g, p), count in mistakes.most_common(top)]
 
 
-def calibrate(in_scope_confidence: np.ndarray, in_scope_correct: np.ndarray, oos_confidence: np.ndarray) -> float:
-    """The confidence below which a message is `unknown`, chosen to maximise the mean of in-scope accuracy
-    (a correct, confident prediction) and out-of-scope recall on held-out examples; it lies halfway between
-    two observed confidences, not on one, so it doesn't hug the data it was fitted on."""
-    observed = np.unique(np.concatenate([in_scope_confidence, oos_confidence]))
-    candidates = (observed[1:] + observed[:-1]) / 2 if len(observed) > 1 else observed
+def calibrate(
+    in_scope_confidence: np.ndarray, in_scope_correct: np.ndarray, oos_confidence: np.ndarray, keep: float | None = None
+) -> float:
+    """The confidence below which a message is `unknown`. By default it maximises the mean of in-scope accuracy
+    (a correct, confident prediction) and out-of-scope recall on held-out examples. With `keep`, it is the
+    highest threshold that still keeps that share of the correct in-scope predictions: a brand whose customers
+    rarely stray off topic should not give up many right answers to catch a few strays. Either way it lies
+    halfway between two observed confidences, not on one, so it doesn't hug the data it was fitted on."""
+    observed = np.unique(np.concatenate([in_scope_confidence, oos_confidence, [0.0]]))
+    candidates = (observed[1:] + observed[:-1]) / 2
     best, best_score = 0.0, -1.0
+    right = in_scope_correct.sum()
     for threshold in candidates:
         accuracy = float(np.mean(in_scope_correct & (in_scope_confidence >= threshold)))
+        if keep is not None:
+            if (in_scope_correct & (in_scope_confidence >= threshold)).sum() < keep * right:
+                break  # candidates rise: every later one keeps fewer
+            best = float(threshold)
+            continue
         recall = float(np.mean(oos_confidence < threshold))
         if (accuracy + recall) / 2 > best_score:
             best, best_score = float(threshold), (accuracy + recall) / 2
@@ -174,12 +199,16 @@ async def evaluate(
 
 
 async def calibrate_unknown(
-    encoder: TransformersEncoder, examples: list[tuple[str, str]], oos_texts: list[str], tuned_layers: int
+    encoder: TransformersEncoder,
+    examples: list[tuple[str, str]],
+    oos_texts: list[str],
+    tuned_layers: int,
+    keep: float | None = None,
 ) -> dict[str, float | int]:
     """The brand's `unknown_threshold`, from its own examples (out of fold, tuned without them) against messages
     it should not claim to understand, with the in-scope accuracy and out-of-scope recall it gives there."""
     confidence, correct, oos_confidence = await out_of_fold(encoder, examples, oos_texts, tuned_layers, retune=True)
-    threshold = calibrate(confidence, correct, oos_confidence)
+    threshold = calibrate(confidence, correct, oos_confidence, keep)
     return {
         "threshold": round(threshold, 3),
         "in_scope_accuracy": round(float(np.mean(correct & (confidence >= threshold))), 4),
