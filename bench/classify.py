@@ -1,8 +1,9 @@
 """How fast classification is, next to what the model itself can do, in one run on the same texts.
 
-    python bench/classify.py [--texts FILE] [--n 2000] [--concurrency 64]
+    python bench/classify.py [--texts FILE] [--n 2000] [--concurrency 64] [--tuned-layers 2]
 
-Prints: the raw encoder's texts/s at each batch size (and its best), the service classifier's texts/s with
+Prints: the model's own texts/s (the encoder and the tuned copy of its top layers, nothing of the service
+around them) at each batch size (and its best), the service classifier's texts/s with
 `--concurrency` requests in flight (each one message, as the worker's callers are), their ratio, and the
 latency of one message at a time (p50/p99). FILE has one text per line; by default the demo brand's
 example utterances from policies/intents.yaml are used.
