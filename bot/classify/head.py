@@ -1,6 +1,6 @@
-"""A softmax head (multinomial logistic regression) on frozen sentence vectors, for intents and sentiment:
-trained from the policy's examples at start and cached on disk keyed by (examples, encoder), so a restart
-does not retrain."""
+"""A softmax head (multinomial logistic regression) on sentence vectors (the tuned intent vectors for intents,
+the general ones for sentiment): trained from the policy's examples at start and cached on disk keyed by
+(examples, encoder), so a restart does not retrain."""
 
 from __future__ import annotations
 
