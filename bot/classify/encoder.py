@@ -51,9 +51,6 @@ class Embeddings:
     general: np.ndarray
     intent: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.general)
-
     def rows(self, start: int, stop: int) -> Embeddings:
         return Embeddings(self.general[start:stop], self.intent[start:stop])
 
