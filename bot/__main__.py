@@ -24,6 +24,7 @@ from bot.classify.evaluate import calibrate_unknown, evaluate, holdout, read_lab
 from bot.config import Settings, describe_errors
 from bot.errors import ConfigError
 from bot.policy.load import load_policy, write_unknown_threshold
+from bot.policy.schema import BrandPolicy
 
 SERVERS = {
     "serve": "run the web server, the workers and the sender in one process (embedded Redis by default)",
@@ -94,10 +95,9 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def brand_classifier(settings: Settings) -> Classifier:
+def brand_classifier(settings: Settings, policy: BrandPolicy) -> Classifier:
     """The brand's classifier as the service builds it (trained on policies/, or from the cache)."""
     encoder = TransformersEncoder(settings.model_path or default_model_path())
-    policy = load_policy(settings.policies_dir)
     return Classifier.build(encoder, policy, settings.model_cache, settings.intent_tuned_layers)
 
 
@@ -115,7 +115,7 @@ def report(figures: Mapping[str, object], mistakes: list[str], heading: str = CO
 def train(settings: Settings) -> int:
     """Train (or find cached) the intent and sentiment heads for the brand's policies/."""
     started = time.perf_counter()
-    classifier = brand_classifier(settings)
+    classifier = brand_classifier(settings, load_policy(settings.policies_dir))
     classifier.encoder.close()
     print(f"intent model ready: {len(classifier.head.labels)} intents, {time.perf_counter() - started:.1f} s")
     if classifier.sentiment is not None:
@@ -125,7 +125,7 @@ def train(settings: Settings) -> int:
 
 def eval_sentiment(settings: Settings, args: argparse.Namespace) -> int:
     test_set = read_labelled(args.test, args.text_col, args.label_col)
-    classifier = brand_classifier(settings)
+    classifier = brand_classifier(settings, load_policy(settings.policies_dir))
     try:
         return report(*asyncio.run(score(classifier, test_set)))
     finally:
@@ -153,15 +153,11 @@ def eval_risk(settings: Settings, args: argparse.Namespace) -> int:
     if len(aliases) != len(args.map):
         raise ConfigError(f"--map takes LABEL=FLAG, got {[m for m in args.map if '=' not in m]}")
     test_set = read_labelled(args.test, args.text_col, args.label_col)
-    classifier = brand_classifier(settings)
+    policy = load_policy(settings.policies_dir)
+    classifier = brand_classifier(settings, policy)
     try:
-        risk = load_policy(settings.policies_dir).risk
-        figures, misses = asyncio.run(score_risks(classifier, risk, test_set, aliases))
-        return report(
-            figures,
-            misses,
-            MISSES,
-        )
+        figures, misses = asyncio.run(score_risks(classifier, policy.risk, test_set, aliases))
+        return report(figures, misses, MISSES)
     finally:
         classifier.encoder.close()
 

@@ -66,8 +66,11 @@ def _rows(path: Path, handle: TextIO, columns: tuple[str, ...]) -> Iterator[tupl
                 row = json.loads(line)
             except json.JSONDecodeError as error:
                 raise ConfigError(f"{path}:{number}: not JSON: {error.msg}") from error
-            if not isinstance(row, dict) or (missing := [c for c in columns if c not in row]):
-                raise ConfigError(f"{path}:{number}: no field {missing[0] if isinstance(row, dict) else columns[0]!r}")
+            if not isinstance(row, dict):
+                raise ConfigError(f"{path}:{number}: not a JSON object")
+            missing = [c for c in columns if c not in row]
+            if missing:
+                raise ConfigError(f"{path}:{number}: no field {missing[0]!r}")
             yield number, row
         return
     reader = csv.DictReader(handle)
@@ -123,13 +126,13 @@ def calibrate(
     best, best_score = 0.0, -1.0
     right = in_scope_correct.sum()
     for threshold in candidates:
-        accuracy = float(np.mean(in_scope_correct & (in_scope_confidence >= threshold)))
+        kept = in_scope_correct & (in_scope_confidence >= threshold)  # correct and confident enough
         if keep is not None:
-            if (in_scope_correct & (in_scope_confidence >= threshold)).sum() < keep * right:
+            if kept.sum() < keep * right:
                 break  # candidates rise: every later one keeps fewer
             best = float(threshold)
             continue
-        recall = float(np.mean(oos_confidence < threshold))
+        accuracy, recall = float(np.mean(kept)), float(np.mean(oos_confidence < threshold))
         if (accuracy + recall) / 2 > best_score:
             best, best_score = float(threshold), (accuracy + recall) / 2
     return best

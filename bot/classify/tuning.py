@@ -12,15 +12,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import logging
 import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-
-logger = logging.getLogger(__name__)
 
 EPOCHS = 8
 BATCH = 32
