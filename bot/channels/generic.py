@@ -7,13 +7,13 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError
+from bot.http import retry_after
 from bot.models import Author, InboundMessage, Reply
 
 SIGNATURE_HEADER = "X-Bot-Signature"
@@ -33,20 +33,6 @@ class _Payload(BaseModel):
 def sign(secret: bytes, body: bytes) -> str:
     """The X-Bot-Signature value of a body."""
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds, from either of its two forms (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:  # not a number: it may be an HTTP date
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(tz=None).astimezone()).total_seconds())
-    except (TypeError, ValueError):  # neither form: ignore the header rather than fail the delivery
-        return None
 
 
 class GenericChannel:
@@ -121,7 +107,7 @@ class GenericChannel:
                 raise ChannelError(
                     f"reply URL answered {response.status}: {text}",
                     retryable=retryable,
-                    retry_after=_retry_after(response.headers.get("Retry-After")),
+                    retry_after=retry_after(response.headers.get("Retry-After")),
                 )
         except (aiohttp.ClientError, TimeoutError) as error:
             raise ChannelError(f"reply URL unreachable: {error!r}", retryable=True) from error
