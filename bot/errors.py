@@ -30,4 +30,8 @@ class ChannelError(BotError):
 
 
 class DraftError(BotError):
-    """The language model could not produce a usable draft."""
+    """The language model could not produce a usable draft; `kind` is a short metric label."""
+
+    def __init__(self, message: str, *, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind

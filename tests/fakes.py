@@ -11,6 +11,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -18,14 +19,22 @@ from aiohttp.test_utils import TestServer
 
 @dataclass
 class FakeLLM:
-    """/v1/chat/completions. Answers with the first knowledge passage its system prompt offers, and refuses
-    (400) a request a real server would refuse: wrong key, no model, no messages, malformed roles."""
+    """/v1/chat/completions, recording every request. It answers like a careful model: the first sentence of the
+    first knowledge passage its system prompt offers, citing it (or answerable=false with none). It refuses
+    (400) what a real server refuses: a wrong key, no model, no messages, malformed roles or response_format.
+
+    Each request takes the next behaviour of `script`, then `mode` once the script is spent: "ok",
+    "malformed" (prose, no JSON), "slow" (answers after `slow_s`), "429" (with Retry-After: `retry_after`),
+    or any other status code as a string ("500", "503").
+    """
 
     api_key: str = "test-key"
-    delay: float = 0.0
-    fail_status: int | None = None
-    malformed: bool = False
-    requests: list[dict[str, object]] = field(default_factory=list)
+    mode: str = "ok"
+    script: list[str] = field(default_factory=list)
+    delay: float = 0.0  # before every answer
+    slow_s: float = 30.0
+    retry_after: str = "0"
+    requests: list[dict[str, Any]] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     server: TestServer | None = None
 
@@ -33,32 +42,20 @@ class FakeLLM:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401)
         body = await request.json()
-        messages = body.get("messages")
-        if not body.get("model") or not isinstance(messages, list) or not messages:
-            return web.json_response({"error": {"message": "model and messages required"}}, status=400)
-        if any(
-            m.get("role") not in {"system", "user", "assistant"} or not isinstance(m.get("content"), str)
-            for m in messages
-        ):
-            return web.json_response({"error": {"message": "bad message"}}, status=400)
+        problem = self._invalid(body)
+        if problem:
+            return web.json_response({"error": {"message": problem}}, status=400)
         self.requests.append(body)
         self.started.set()
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.fail_status is not None:
-            return web.json_response({"error": {"message": "boom"}}, status=self.fail_status)
-        system = messages[0]["content"]
-        ids = re.findall(r"^\[([a-z0-9-]+#[a-z0-9-]+)\]", system, re.MULTILINE)
-        if self.malformed:
-            content = "Sure! Here is a reply without any JSON."
-        else:
-            content = json.dumps(
-                {
-                    "reply": f"LLM reply using {ids[0] if ids else 'nothing'} – Northwind Team",
-                    "sources": ids[:1],
-                    "answerable": bool(ids),
-                }
-            )
+        behaviour = self.script.pop(0) if self.script else self.mode
+        await asyncio.sleep(self.slow_s if behaviour == "slow" else self.delay)
+        if behaviour == "429":
+            error = {"error": {"message": "rate limited", "type": "rate_limit_error"}}
+            return web.json_response(error, status=429, headers={"Retry-After": self.retry_after})
+        if behaviour.isdigit():
+            return web.json_response({"error": {"message": "boom"}}, status=int(behaviour))
+        content = "Sure! Here is a reply without any JSON." if behaviour == "malformed" else self.answer(body)
+        words = sum(len(m["content"].split()) for m in body["messages"])
         return web.json_response(
             {
                 "id": "chatcmpl-1",
@@ -68,9 +65,40 @@ class FakeLLM:
                 "choices": [
                     {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
                 ],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+                "usage": {"prompt_tokens": words, "completion_tokens": 20, "total_tokens": words + 20},
             }
         )
+
+    @staticmethod
+    def _invalid(body: dict[str, Any]) -> str:
+        messages = body.get("messages")
+        if not body.get("model") or not isinstance(messages, list) or not messages:
+            return "model and messages required"
+        if any(
+            m.get("role") not in {"system", "user", "assistant"} or not isinstance(m.get("content"), str)
+            for m in messages
+        ):
+            return "bad message"
+        form = body.get("response_format")
+        if form is not None and form.get("type") not in {"json_object", "json_schema"}:
+            return "bad response_format"
+        if form is not None and form["type"] == "json_schema" and "schema" not in form.get("json_schema", {}):
+            return "json_schema needs a schema"
+        return ""
+
+    @staticmethod
+    def answer(body: dict[str, Any]) -> str:
+        system = body["messages"][0]["content"]
+        passages = re.findall(r"^\[([a-z0-9-]+#[a-z0-9-]+)\] [^:]+: (.+)$", system, re.MULTILINE)
+        name = re.search(r"^Address the customer as (\S+)\.$", system, re.MULTILINE)
+        if not passages:
+            reply = {"reply": "", "sources": [], "answerable": False}
+        else:
+            source, text = passages[0]
+            first = re.split(r"(?<=\.) ", text)[0]
+            greeting = f"Hi {name.group(1)}, " if name else ""
+            reply = {"reply": f"{greeting}{first} – Northwind Team", "sources": [source], "answerable": True}
+        return json.dumps(reply)
 
     async def start(self) -> str:
         app = web.Application()
