@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve | web | worker | train | eval-intents | eval-sentiment | eval-risk |
+"""Command line: `python -m bot serve | web | worker | train | draft | eval-intents | eval-sentiment | eval-risk |
 calibrate-unknown`."""
 
 from __future__ import annotations
@@ -17,12 +17,16 @@ from aiohttp import web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bot.app import create_app
+from bot.app import Brand, build_composer, create_app, load_brand, open_backend
+from bot.channels.base import MAX_CHARS
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.classify.evaluate import calibrate_unknown, evaluate, holdout, read_labelled, score, score_risks
 from bot.config import Settings, describe_errors
 from bot.errors import ConfigError
+from bot.metrics import create_metrics
+from bot.models import Author, Context, InboundMessage, Outcome
+from bot.pipeline import Pipeline
 from bot.policy.load import load_policy, write_unknown_threshold
 from bot.policy.schema import BrandPolicy
 
@@ -92,6 +96,14 @@ def parser() -> argparse.ArgumentParser:
         "0 instead balances in-scope accuracy and out-of-scope recall, as eval-intents does",
     )
     unknown.add_argument("--write", action="store_true", help="write the threshold into policies/intents.yaml")
+    text = "draft a reply to one message as the service would (model, or offline), and show how it got there"
+    drafting = commands.add_parser("draft", help=text, description=text)
+    drafting.add_argument("text", help="the customer's message")
+    drafting.add_argument(
+        "--channel", default="generic", choices=sorted(MAX_CHARS), help="where it was written (default generic)"
+    )
+    drafting.add_argument("--handle", default="customer", help="the customer's handle (default customer)")
+    drafting.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
     return root
 
 
@@ -193,6 +205,75 @@ def calibrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+PUBLIC_CHANNELS = {"x_mention", "instagram_comment"}
+
+
+def draft(settings: Settings, args: argparse.Namespace) -> int:
+    brand = load_brand(settings)
+    now = datetime.datetime.now(datetime.UTC)
+    message = InboundMessage(
+        channel=args.channel,
+        id="cli",
+        conversation_id="cli",
+        text=args.text,
+        author=Author(id="cli", handle=args.handle),
+        created_at=now,
+        public=args.channel in PUBLIC_CHANNELS,
+        received_at=now,
+    )
+    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    try:
+        classifier = Classifier.build(encoder, brand.policy, settings.model_cache, settings.intent_tuned_layers)
+        outcome = asyncio.run(_draft(settings, brand, classifier, message))
+    finally:
+        encoder.close()
+    cls, result, decision = outcome.classification, outcome.draft, outcome.decision
+    flags = [flag.name for flag in cls.risk_flags]
+    passages = list(result.retrieved) if result else []
+    figures = {
+        "intent": cls.intent,
+        "confidence": round(cls.confidence, 3),
+        "sentiment": cls.sentiment,
+        "risk_flags": flags,
+        "passages": passages,
+        "draft": result.text if result else None,
+        "drafter": result.drafter if result else None,
+        "grounded": bool(result and result.answerable),
+        "sources": list(result.sources) if result else [],
+        "note": result.note if result else "",
+        "decision": decision.action.value,
+        "reasons": list(decision.reasons),
+    }
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+        return 0
+    print(f"intent:    {cls.intent} ({cls.confidence:.2f}), sentiment {cls.sentiment}")
+    print(f"risk:      {', '.join(flags) or 'none'}")
+    print(f"passages:  {', '.join(passages) or 'none'}")
+    if result is not None:
+        print(f"drafter:   {result.drafter}, grounded: {'yes' if result.answerable else 'no'}")
+        print(f"sources:   {', '.join(result.sources) or 'none'}")
+        if result.note:
+            print(f"note:      {result.note}")
+    print(f"decision:  {decision.action.value} ({', '.join(decision.reasons)})")
+    print()
+    print(result.text if result and result.text else "(no draft)")
+    return 0
+
+
+async def _draft(settings: Settings, brand: Brand, classifier: Classifier, message: InboundMessage) -> Outcome:
+    """The message through the service's own pipeline, with the configured model (or none)."""
+    metrics = create_metrics()
+    backend = await open_backend(settings)
+    try:
+        composer = build_composer(settings, brand, classifier.encoder, backend, metrics)
+        [outcome] = await Pipeline(classifier, composer, brand.policy, metrics).run([(message, Context())])
+        return outcome
+    finally:
+        if backend is not None:
+            await backend.close()
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for noisy in ("aiohttp.access", "httpx", "httpx2", "openai._base_client"):
@@ -218,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             return eval_risk(settings, args)
         if args.command == "calibrate-unknown":
             return calibrate(settings, args)
+        if args.command == "draft":
+            return draft(settings, args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

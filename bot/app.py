@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import openai
@@ -26,15 +27,19 @@ from bot.channels import build_channels
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.config import Settings
-from bot.draft import Drafter
+from bot.draft.backend import ChatBackend
+from bot.draft.breaker import CircuitBreaker, State
+from bot.draft.compose import Composer
 from bot.draft.knowledge import KnowledgeIndex, Passage, load_knowledge
 from bot.draft.llm import LLMDrafter
+from bot.draft.local import TransformersBackend
 from bot.draft.offline import Answer, OfflineDrafter, load_answers
+from bot.draft.openai_chat import OpenAIChat
 from bot.draft.prompts import Prompts
 from bot.embedded import EmbeddedRedis
 from bot.ingest import webhook
 from bot.keys import CHANNELS, METRICS, MODEL_READY, REDIS, SETTINGS, STORE
-from bot.metrics import create_metrics
+from bot.metrics import Metrics, create_metrics
 from bot.pipeline import Pipeline
 from bot.policy.load import load_policy
 from bot.policy.schema import BrandPolicy
@@ -59,12 +64,48 @@ class Brand:
 def load_brand(settings: Settings) -> Brand:
     """policies/ and prompts/, or a ConfigError naming the file and the reason."""
     policy = load_policy(settings.policies_dir)
-    prompts = Prompts(settings.prompts_dir)
+    prompts = Prompts(settings.prompts_dir, set(policy.intents.intents))
     passages = load_knowledge(settings.prompts_dir / "knowledge")
     answers = load_answers(
         settings.prompts_dir / "answers", set(policy.intents.intents), {p.id: p for p in passages}, prompts.persona
     )
     return Brand(policy, prompts, passages, answers)
+
+
+async def open_backend(settings: Settings) -> ChatBackend | None:
+    """The configured chat model, or None when drafts are written offline only."""
+    if settings.llm_provider == "transformers":
+        return await asyncio.to_thread(TransformersBackend.load, Path(settings.llm_model))
+    if settings.llm_base_url is None:
+        return None
+    client = openai.AsyncOpenAI(
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value(),
+        timeout=settings.llm_timeout,
+        max_retries=0,  # LLMDrafter retries, counting each attempt
+        http_client=openai.DefaultAioHttpClient(),
+    )
+    return OpenAIChat(client, settings.llm_model, settings.llm_json_mode, settings.llm_max_concurrency)
+
+
+def build_composer(
+    settings: Settings, brand: Brand, encoder: TransformersEncoder, backend: ChatBackend | None, metrics: Metrics
+) -> Composer:
+    """Knowledge index (embedded once, cached), the model drafter with its circuit breaker, the offline drafter."""
+    by_intent = {intent: tuple(p.id for p in answer.sources) for intent, answer in brand.answers.items()}
+    knowledge = KnowledgeIndex.build(brand.passages, encoder, by_intent, settings.model_cache)
+    drafter = None
+    if backend is not None:
+
+        def show(state: State) -> None:
+            for name in State:
+                metrics.llm_circuit.labels(name.value).set(1 if name is state else 0)
+
+        breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_cooldown_s, on_change=show)
+        show(breaker.state)
+        drafter = LLMDrafter(backend, brand.prompts, metrics, settings, breaker)
+    offline = OfflineDrafter(brand.answers, brand.prompts.persona)
+    return Composer(knowledge, drafter, offline, brand.prompts.persona, metrics, settings.knowledge_passages)
 
 
 BRAND = web.AppKey("brand", Brand)
@@ -104,57 +145,37 @@ def _consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-async def _run_workers(app: web.Application, stopping: asyncio.Event, llm: openai.AsyncOpenAI | None) -> None:
-    """Load the model (off the event loop), then run the worker and the sender until told to stop."""
+async def _run_workers(app: web.Application, stopping: asyncio.Event) -> None:
+    """Load the models (off the event loop), then run the worker and the sender until told to stop."""
     settings, brand, metrics = app[SETTINGS], app[BRAND], app[METRICS]
     started = time.perf_counter()
     encoder = await asyncio.to_thread(TransformersEncoder, settings.model_path or default_model_path())
+    backend = None
     try:
         classifier = await encoder.in_thread(
             Classifier.build, encoder, brand.policy, settings.model_cache, settings.intent_tuned_layers
         )
-        knowledge = await encoder.in_thread(KnowledgeIndex.build, brand.passages, encoder)
+        backend = await open_backend(settings)
+        composer = await encoder.in_thread(build_composer, settings, brand, encoder, backend, metrics)
         metrics.model_load.set(time.perf_counter() - started)
-        logger.info("model ready seconds=%.1f", time.perf_counter() - started)
+        logger.info("model ready seconds=%.1f drafter=%s", time.perf_counter() - started, backend and backend.name)
         app[MODEL_READY].set()
-        limits = {name: spec.max_chars for name, spec in brand.policy.decision.channels.items()}
-        drafter: Drafter | None = None
-        if llm is not None:
-            drafter = LLMDrafter(
-                llm,
-                brand.prompts,
-                metrics,
-                model=settings.llm_model,
-                temperature=settings.llm_temperature,
-                max_tokens=settings.llm_max_tokens,
-                max_concurrency=settings.llm_max_concurrency,
-                max_chars=limits,
-            )
-        pipeline = Pipeline(
-            classifier, knowledge, drafter, OfflineDrafter(brand.answers, brand.prompts.persona), brand.policy, metrics
-        )
+        pipeline = Pipeline(classifier, composer, brand.policy, metrics)
         consumer = _consumer_name()
         worker = Worker(app[STORE], pipeline, settings, metrics, consumer)
         sender = Sender(app[STORE], app[CHANNELS], settings, metrics, consumer)
         await asyncio.gather(worker.run(stopping), sender.run(stopping))
     finally:
         encoder.close()
+        if backend is not None:
+            await backend.close()
 
 
 async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     """The worker and sender as one owned task; on shutdown they finish the batch in hand, within a timeout."""
     settings = app[SETTINGS]
-    llm = None
-    if settings.llm_base_url:
-        llm = openai.AsyncOpenAI(
-            base_url=settings.llm_base_url,
-            api_key=settings.llm_api_key.get_secret_value(),
-            timeout=settings.llm_timeout,
-            max_retries=1,
-            http_client=openai.DefaultAioHttpClient(),
-        )
     stopping = asyncio.Event()
-    task = asyncio.create_task(_run_workers(app, stopping, llm), name="workers")
+    task = asyncio.create_task(_run_workers(app, stopping), name="workers")
     app[TASKS].add(task)
     task.add_done_callback(_report_death)
     yield
@@ -166,8 +187,6 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         task.cancel()
         await asyncio.wait({task})
-    if llm is not None:
-        await llm.close()
 
 
 def _report_death(task: asyncio.Task[None]) -> None:

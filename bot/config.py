@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -34,13 +34,31 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated bearer tokens of the review API."
     )
 
+    llm_provider: Literal["openai", "transformers"] = Field(
+        "openai",
+        description="openai: any OpenAI-compatible server (needs BOT_LLM_BASE_URL); transformers: a local model.",
+    )
     llm_base_url: str | None = Field(None, pattern=r"^https?://", description="OpenAI-compatible endpoint.")
     llm_api_key: SecretStr = Field(SecretStr("unused"), description="API key of the LLM endpoint.")
-    llm_model: str = Field("gpt-4o-mini", min_length=1)
+    llm_model: str = Field("gpt-4o-mini", min_length=1, description="Model name; with transformers, its folder.")
+    llm_json_mode: Literal["json_schema", "json_object", "prompt"] = Field(
+        "json_schema", description="How the answer's JSON is asked for: response_format schema, JSON mode, or words."
+    )
     llm_temperature: float = Field(0.3, ge=0, le=2)
     llm_max_tokens: int = Field(300, gt=0)
-    llm_timeout: float = Field(20.0, gt=0, description="Seconds before a draft request is abandoned.")
-    llm_max_concurrency: int = Field(32, gt=0, description="LLM calls in flight per process.")
+    llm_timeout: float = Field(20.0, gt=0, description="Seconds before a model request is abandoned (not retried).")
+    llm_max_concurrency: int = Field(32, gt=0, description="Model calls in flight per process.")
+    llm_retries: int = Field(2, ge=0, description="Retries of a 429, 5xx or dropped connection.")
+    llm_backoff_s: float = Field(0.5, ge=0, description="First retry delay (doubling, with jitter).")
+    llm_max_retry_wait_s: float = Field(
+        10.0, ge=0, description="A longer Retry-After isn't waited for: the draft falls back, the circuit opens."
+    )
+    llm_breaker_failures: int = Field(5, gt=0, description="Failed drafts in a row that open the circuit.")
+    llm_breaker_cooldown_s: float = Field(30.0, gt=0, description="How long an open circuit skips the model.")
+    llm_history_turns: int = Field(6, ge=0, description="Turns of the conversation sent with a message.")
+    llm_price_prompt: float = Field(0.0, ge=0, description="Price per million prompt tokens (cost metric).")
+    llm_price_completion: float = Field(0.0, ge=0, description="Price per million completion tokens.")
+    knowledge_passages: int = Field(3, gt=0, description="Passages retrieved per message (plus the intent's own).")
 
     claim_idle_ms: int = Field(30_000, gt=0, description="A message pending this long is reclaimed by a worker.")
     worker_batch: int = Field(16, gt=0, le=512, description="Messages read (and embedded) per batch.")
@@ -51,9 +69,22 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(20.0, ge=0, description="Grace period for in-flight work on SIGTERM.")
 
     @property
+    def llm_configured(self) -> bool:
+        """Whether drafts go to a model first (else only the offline drafter writes them)."""
+        return self.llm_provider == "transformers" or self.llm_base_url is not None
+
+    @property
     def model_cache(self) -> Path:
         """Where tuned layers and trained heads are cached (keyed by what they were trained on)."""
         return self.models_dir or self.data_dir / "models"
+
+    @model_validator(mode="after")
+    def _local_model_folder(self) -> Settings:
+        if self.llm_provider == "transformers" and not Path(self.llm_model).is_dir():
+            raise ValueError(
+                f"BOT_LLM_MODEL must be a model folder with BOT_LLM_PROVIDER=transformers: {self.llm_model}"
+            )
+        return self
 
     @field_validator("review_tokens", mode="before")
     @classmethod

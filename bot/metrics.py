@@ -29,6 +29,9 @@ class Metrics:
     llm_requests: Counter
     llm_duration: Histogram
     llm_tokens: Counter
+    llm_cost: Counter
+    llm_circuit: Gauge
+    drafts: Counter
     model_load: Gauge
 
 
@@ -71,10 +74,28 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         dead_letters=Counter(p + "dead_letters", "Messages or replies given up on.", ["stream"], registry=r),
         review_actions=Counter(p + "review_actions", "Reviewer actions.", ["action"], registry=r),
-        llm_requests=Counter(p + "llm_requests", "Requests to the language model.", ["outcome"], registry=r),
+        llm_requests=Counter(
+            p + "llm_requests",
+            "Language-model attempts by outcome (ok, malformed, rate_limited, server_error, unreachable, timeout, "
+            "refused, error; circuit_open: not sent).",
+            ["outcome"],
+            registry=r,
+        ),
         llm_duration=Histogram(
             p + "llm_request_duration_seconds", "Language-model request latency.", buckets=_LATENCY_BUCKETS, registry=r
         ),
         llm_tokens=Counter(p + "llm_tokens", "Tokens used by the language model.", ["kind"], registry=r),
+        llm_cost=Counter(
+            p + "llm_cost", "Estimated model cost, in the currency of BOT_LLM_PRICE_* (0 when unpriced).", registry=r
+        ),
+        llm_circuit=Gauge(
+            p + "llm_circuit_state", "The model's circuit breaker: 1 for its current state.", ["state"], registry=r
+        ),
+        drafts=Counter(
+            p + "drafts",
+            "Drafts written, by drafter and whether they were grounded.",
+            ["drafter", "grounded"],
+            registry=r,
+        ),
         model_load=Gauge(p + "model_load_seconds", "Time the intent model took to load and train.", registry=r),
     )

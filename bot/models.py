@@ -54,7 +54,8 @@ class Draft(Record):
 
     text: str
     answerable: bool
-    sources: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # the knowledge passages it states facts from
+    retrieved: tuple[str, ...] = ()  # the passages it was given
     drafter: str
     note: str = ""
 

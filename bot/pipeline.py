@@ -10,11 +10,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from bot.classify import Classifier
-from bot.draft import Drafter
-from bot.draft.knowledge import KnowledgeIndex
-from bot.errors import DraftError
+from bot.draft.compose import Composer
 from bot.metrics import Metrics
-from bot.models import Classification, Context, Draft, InboundMessage, Outcome
+from bot.models import Classification, Context, InboundMessage, Outcome
 from bot.policy.decide import decide, ignore_reasons
 from bot.policy.schema import BrandPolicy
 
@@ -22,25 +20,11 @@ logger = logging.getLogger(__name__)
 
 
 class Pipeline:
-    """Classifies a batch with one encoder call, then drafts and decides each message concurrently.
+    """Classifies a batch with one encoder call, then drafts and decides each message concurrently."""
 
-    `drafter` is the LLM drafter when one is configured; `fallback` (the offline drafter) answers when
-    there is none or when the model fails, so a model outage never leaves a message stuck.
-    """
-
-    def __init__(
-        self,
-        classifier: Classifier,
-        knowledge: KnowledgeIndex,
-        drafter: Drafter | None,
-        fallback: Drafter,
-        policy: BrandPolicy,
-        metrics: Metrics,
-    ) -> None:
+    def __init__(self, classifier: Classifier, composer: Composer, policy: BrandPolicy, metrics: Metrics) -> None:
         self.classifier = classifier
-        self.knowledge = knowledge
-        self.drafter = drafter
-        self.fallback = fallback
+        self.composer = composer
         self.policy = policy
         self.metrics = metrics
 
@@ -69,7 +53,7 @@ class Pipeline:
         draft = None
         if not ignore_reasons(message, cls, self.policy):  # no need to draft what nobody will answer
             started = time.perf_counter()
-            draft = await self._draft(message, cls, context, vector)
+            draft = await self.composer.draft(message, cls, context, vector)
             self.metrics.stage_duration.labels("draft").observe(time.perf_counter() - started)
         decision = decide(message, cls, draft, self.policy)
         self.metrics.decisions.labels(decision.action.value).inc()
@@ -83,14 +67,3 @@ class Pipeline:
             ",".join(decision.reasons),
         )
         return Outcome(message=message, classification=cls, draft=draft, decision=decision)
-
-    async def _draft(self, message: InboundMessage, cls: Classification, context: Context, vector: np.ndarray) -> Draft:
-        passages = self.knowledge.search(vector)
-        if self.drafter is not None:
-            try:
-                return await self.drafter.draft(message, cls, context, passages)
-            except DraftError as error:  # the model is down or failing: the offline drafter still answers
-                logger.warning("drafting fell back to offline message=%s error=%s", message.key, error)
-                draft = await self.fallback.draft(message, cls, context, passages)
-                return draft.model_copy(update={"note": f"fallback: {error}"})
-        return await self.fallback.draft(message, cls, context, passages)

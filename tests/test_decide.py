@@ -23,7 +23,6 @@ POLICY = BrandPolicy.model_validate(
         "decision": {
             "confidence_threshold": 0.6,
             "own_accounts": ["@NorthwindOutfit"],
-            "channels": {"generic": {"max_chars": 50}},
         },
     }
 )
@@ -64,7 +63,7 @@ def cls(intent: str, confidence: float = 0.9, *flags: RiskFlag) -> Classificatio
         ),
         (
             cls("delivery_info"),
-            GOOD.model_copy(update={"text": "x" * 51}),
+            GOOD.model_copy(update={"text": "x" * 4097}),  # longer than the channel takes
             "jo",
             Action.REVIEW,
             ("too_long",),

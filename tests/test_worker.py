@@ -7,18 +7,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import openai
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from bot.app import load_brand
+from bot.app import build_composer, load_brand, open_backend
 from bot.channels.generic import GenericChannel
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder
 from bot.config import Settings
-from bot.draft.knowledge import KnowledgeIndex
 from bot.draft.llm import LLMDrafter
-from bot.draft.offline import OfflineDrafter
 from bot.metrics import create_metrics
 from bot.models import Action, CaseState, Context, Reply, Status
 from bot.pipeline import Pipeline
@@ -28,24 +26,12 @@ from tests.conftest import SECRET, message
 from tests.fakes import FakeLLM, Receiver
 
 
-def pipeline(
-    settings: Settings, encoder: TransformersEncoder, models_dir: Path, client: openai.AsyncOpenAI | None = None
-) -> Pipeline:
+async def pipeline(settings: Settings, encoder: TransformersEncoder, models_dir: Path) -> Pipeline:
+    """The service's pipeline, with the model `settings` configure (none: offline drafts only)."""
     brand = load_brand(settings)
     metrics = create_metrics()
-    llm = None
-    if client is not None:
-        llm = LLMDrafter(
-            client, brand.prompts, metrics, model="m", temperature=0, max_tokens=100, max_concurrency=2, max_chars={}
-        )
-    return Pipeline(
-        Classifier.build(encoder, brand.policy, models_dir),
-        KnowledgeIndex.build(brand.passages, encoder),
-        llm,
-        OfflineDrafter(brand.answers, brand.prompts.persona),
-        brand.policy,
-        metrics,
-    )
+    composer = build_composer(settings, brand, encoder, await open_backend(settings), metrics)
+    return Pipeline(Classifier.build(encoder, brand.policy, models_dir), composer, brand.policy, metrics)
 
 
 @pytest.fixture
@@ -58,13 +44,15 @@ async def store(redis: Redis, settings: Settings) -> AsyncIterator[RedisStore]:
 async def test_model_outage_falls_back_to_the_offline_drafter(
     settings: Settings, encoder: TransformersEncoder, models_dir: Path, fake_llm: FakeLLM
 ) -> None:
-    fake_llm.fail_status = 503
-    client = openai.AsyncOpenAI(base_url=await fake_llm.start(), api_key=fake_llm.api_key, max_retries=0)
-    [outcome] = await pipeline(settings, encoder, models_dir, client).run(
-        [(message("How long does standard delivery take?"), Context())]
+    fake_llm.mode = "503"
+    settings = settings.model_copy(
+        update={"llm_base_url": await fake_llm.start(), "llm_api_key": SecretStr(fake_llm.api_key), "llm_retries": 1}
     )
-    await client.close()
-    assert fake_llm.requests  # the model was asked first
+    service = await pipeline(settings, encoder, models_dir)
+    [outcome] = await service.run([(message("How long does standard delivery take?"), Context())])
+    assert isinstance(service.composer.drafter, LLMDrafter)
+    await service.composer.drafter.backend.close()
+    assert len(fake_llm.requests) == 2  # the model was asked first, and once more
     assert outcome.draft is not None and outcome.draft.drafter == "offline"
     assert outcome.draft.note.startswith("fallback:") and outcome.decision.action is Action.AUTO_SEND
 
@@ -78,7 +66,7 @@ async def test_ignored_and_reviewed_messages_get_no_reply(
         message("Do you accept PayPal?", id="faq"),
     ]
     await store.enqueue(msgs)
-    worker = Worker(store, pipeline(settings, encoder, models_dir), settings, create_metrics(), "w1")
+    worker = Worker(store, await pipeline(settings, encoder, models_dir), settings, create_metrics(), "w1")
     await worker.handle(await store.read(store.keys.inbound, INBOUND_GROUP, "w1", 10, 100))
     states = {m.id: await store.message_state("generic", m.id) for m in msgs}
     assert {k: s.status for k, s in states.items() if s} == {
@@ -135,7 +123,7 @@ async def test_poison_message_is_dead_lettered_to_a_human(
     msg = message("Do you take Amex?", id="m1")
     await store.enqueue([msg])
     [entry] = await store.read(store.keys.inbound, INBOUND_GROUP, "w1", 10, 100)
-    worker = Worker(store, pipeline(settings, encoder, models_dir), settings, create_metrics(), "w1")
+    worker = Worker(store, await pipeline(settings, encoder, models_dir), settings, create_metrics(), "w1")
     await worker.handle([Entry(entry.entry_id, entry.payload, deliveries=3)])  # failed twice before
     [case] = await store.pending_cases()
     assert case.decision.reasons == ("processing_failed",)

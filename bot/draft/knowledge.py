@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,19 +61,43 @@ def load_knowledge(directory: Path) -> list[Passage]:
 
 
 class KnowledgeIndex:
-    """Cosine search over passage vectors (a few hundred passages: a matrix product is all it takes)."""
+    """Cosine search over passage vectors (a few hundred passages: a matrix product is all it takes).
 
-    def __init__(self, passages: list[Passage], vectors: np.ndarray) -> None:
+    `by_intent` names the passages an intent's answer is built from (prompts/answers/<intent>.yaml): they
+    come first for a message of that intent, so a question phrased unlike any passage still gets its facts.
+    """
+
+    def __init__(self, passages: list[Passage], vectors: np.ndarray, by_intent: dict[str, tuple[str, ...]]) -> None:
         self.passages = passages
         self.vectors = vectors
         self.by_id = {p.id: p for p in passages}
+        self.by_intent = by_intent
 
     @classmethod
-    def build(cls, passages: list[Passage], encoder: TransformersEncoder) -> KnowledgeIndex:
-        return cls(passages, encoder.embed([f"{p.title}. {p.text}" for p in passages]).general)
+    def build(
+        cls,
+        passages: list[Passage],
+        encoder: TransformersEncoder,
+        by_intent: dict[str, tuple[str, ...]],
+        cache_dir: Path | None = None,
+    ) -> KnowledgeIndex:
+        """Embed the passages once; with `cache_dir`, keep the vectors keyed by the texts and the model."""
+        texts = [f"{p.title}. {p.text}" for p in passages]
+        key = hashlib.sha256("\n".join([encoder.fingerprint, *texts]).encode()).hexdigest()[:20]
+        path = cache_dir / f"knowledge-{key}.npy" if cache_dir is not None else None
+        if path is not None and path.exists():
+            return cls(passages, np.load(path), by_intent)
+        vectors = encoder.embed(texts).general
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path.with_suffix(".tmp.npy"), vectors)
+            path.with_suffix(".tmp.npy").replace(path)  # whole or absent, even if two processes race
+        return cls(passages, vectors, by_intent)
 
-    def search(self, vector: np.ndarray, k: int = 3, min_score: float = 0.25) -> list[Passage]:
-        """The k passages closest to a message vector, best first, leaving out weak matches."""
+    def search(self, vector: np.ndarray, intent: str = "", k: int = 3, min_score: float = 0.25) -> list[Passage]:
+        """The intent's own passages, then the k passages closest to the message vector (weak matches left
+        out), best first, each once."""
         scores = self.vectors @ vector
-        best = np.argsort(-scores)[:k]
-        return [self.passages[i] for i in best if scores[i] >= min_score]
+        best = [self.passages[i] for i in np.argsort(-scores)[:k] if scores[i] >= min_score]
+        chosen = [self.by_id[i] for i in self.by_intent.get(intent, ())]
+        return chosen + [p for p in best if p not in chosen]

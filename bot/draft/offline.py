@@ -71,5 +71,6 @@ class OfflineDrafter:
         answer = self._answers.get(cls.intent)
         if answer is None:
             return Draft(text="", answerable=False, drafter=self.name, note=f"no answer template for {cls.intent}")
-        text = answer.template.render(name=display_name(message), sign_off=self._persona.sign_off).strip()
+        name = display_name(message, self._persona.style(message.channel))
+        text = answer.template.render(name=name, sign_off=self._persona.sign_off).strip()
         return Draft(text=text, answerable=True, sources=tuple(p.id for p in answer.sources), drafter=self.name)

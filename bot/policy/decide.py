@@ -6,6 +6,7 @@ Every rule that fires is listed in the reasons, not only the one that set the ac
 
 from __future__ import annotations
 
+from bot.channels.base import MAX_CHARS
 from bot.models import Action, Classification, Decision, Draft, InboundMessage, Priority
 from bot.policy.schema import BrandPolicy, Mode
 
@@ -35,9 +36,8 @@ def review_reasons(message: InboundMessage, cls: Classification, draft: Draft | 
     if draft is None or not draft.answerable or not draft.text.strip():
         reasons.append("no_grounded_draft")
     else:
-        limits = policy.decision.channels.get(message.channel)
-        if limits is not None and len(draft.text) > limits.max_chars:
-            reasons.append("too_long")
+        if len(draft.text) > MAX_CHARS.get(message.channel, min(MAX_CHARS.values())):
+            reasons.append("too_long")  # the drafter fits replies to the channel: this is a safety net
     return reasons
 
 

@@ -74,14 +74,9 @@ class RiskLexicon(Strict):
     flags: dict[str, RiskFlagSpec]
 
 
-class ChannelLimits(Strict):
-    max_chars: int = Field(gt=0)
-
-
 class DecisionPolicy(Strict):
     confidence_threshold: float = Field(ge=0, le=1, description="Below it, a message goes to a human.")
     own_accounts: list[str] = Field(default_factory=list, description="The brand's handles: their posts are ignored.")
-    channels: dict[str, ChannelLimits] = Field(default_factory=dict, description="Length limits of replies.")
 
     @field_validator("own_accounts")
     @classmethod
