@@ -36,9 +36,19 @@ class FakeLLM:
     retry_after: str = "0"
     requests: list[dict[str, Any]] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: int = 0
+    most_in_flight: int = 0
     server: TestServer | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401)
         body = await request.json()
@@ -89,15 +99,17 @@ class FakeLLM:
     @staticmethod
     def answer(body: dict[str, Any]) -> str:
         system = body["messages"][0]["content"]
-        passages = re.findall(r"^\[([a-z0-9-]+#[a-z0-9-]+)\] [^:]+: (.+)$", system, re.MULTILINE)
+        # "[file#section] File title: Section heading: text"
+        passages = re.findall(r"^\[([a-z0-9-]+#[a-z0-9-]+)\] [^:\n]+: [^:\n]+: (.+)$", system, re.MULTILINE)
         name = re.search(r"^Address the customer as (\S+)\.$", system, re.MULTILINE)
         if not passages:
             reply = {"reply": "", "sources": [], "answerable": False}
         else:
             source, text = passages[0]
             first = re.split(r"(?<=\.) ", text)[0]
-            greeting = f"Hi {name.group(1)}, " if name else ""
-            reply = {"reply": f"{greeting}{first} – Northwind Team", "sources": [source], "answerable": True}
+            if name:
+                first = f"Hi {name.group(1)}, {first[0].lower()}{first[1:]}"
+            reply = {"reply": f"{first} – Northwind Team", "sources": [source], "answerable": True}
         return json.dumps(reply)
 
     async def start(self) -> str:

@@ -64,7 +64,7 @@ async def test_the_prompt_holds_persona_passages_guidance_and_the_last_turns(
     problem = Classification(intent="order_problem", confidence=0.9)
     draft = await llm.draft(message(QUESTION, handle="jo_walks"), problem, Context(turns=turns), passages)
     assert draft.answerable and draft.drafter == "llm" and draft.sources == (passages[0].id,)
-    assert draft.text.startswith("Hi @jo_walks, ") and passages[0].text.split(".")[0] in draft.text
+    assert draft.text.startswith("Hi @jo_walks, ") and passages[0].text.split(".")[0][1:] in draft.text
     [request] = fake_llm.requests
     assert request["model"] == "test-model" and request["max_tokens"] == 300
     assert request["response_format"]["json_schema"]["schema"]["required"] == ["reply", "sources", "answerable"]
@@ -187,3 +187,12 @@ async def test_a_wrong_key_is_refused_without_retries(make_drafter: Callable[...
     with pytest.raises(DraftError) as raised:
         await llm.draft(message(QUESTION), DELIVERY, Context(), [])
     assert raised.value.kind == "refused" and not fake_llm.requests
+
+
+async def test_no_more_calls_are_in_flight_than_the_endpoint_allows(
+    make_drafter: Callable[..., Any], fake_llm: FakeLLM
+) -> None:
+    llm = await make_drafter(llm_max_concurrency=2)
+    fake_llm.delay = 0.2
+    drafts = await asyncio.gather(*(llm.draft(message(QUESTION), DELIVERY, Context(), []) for _ in range(6)))
+    assert len(drafts) == 6 and len(fake_llm.requests) == 6 and fake_llm.most_in_flight == 2

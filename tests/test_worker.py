@@ -57,6 +57,39 @@ async def test_model_outage_falls_back_to_the_offline_drafter(
     assert outcome.draft.note.startswith("fallback:") and outcome.decision.action is Action.AUTO_SEND
 
 
+async def test_a_hung_model_opens_the_circuit_and_no_message_waits_on_it(
+    settings: Settings, encoder: TransformersEncoder, models_dir: Path, store: RedisStore, fake_llm: FakeLLM
+) -> None:
+    fake_llm.mode, fake_llm.slow_s = "slow", 30  # accepts the request, never answers in time
+    settings = settings.model_copy(
+        update={
+            "llm_base_url": await fake_llm.start(),
+            "llm_api_key": SecretStr(fake_llm.api_key),
+            "llm_timeout": 0.5,
+            "llm_breaker_failures": 2,
+        }
+    )
+    questions = ["Do you take Amex?", "How long is delivery?", "My order never came and I'm furious", "Store hours?"]
+    msgs = [message(text, id=f"m{i}") for i, text in enumerate(questions * 2)]
+    await store.enqueue(msgs)
+    service = await pipeline(settings, encoder, models_dir)
+    worker = Worker(store, service, settings, create_metrics(), "w1")
+    for _ in range(2):  # two batches of four: the first meets the hung model, the second an open circuit
+        await worker.handle(await store.read(store.keys.inbound, INBOUND_GROUP, "w1", 4, 100))
+    assert isinstance(service.composer.drafter, LLMDrafter)
+    await service.composer.drafter.backend.close()
+    assert len(fake_llm.requests) == 4  # the second batch did not ask (nor wait)
+    states = [await store.message_state("generic", m.id) for m in msgs]
+    # FAQs answered offline (in the outbox), the complaint with a person: as if there were no model at all.
+    assert [s.status if s else None for s in states] == [
+        Status.PROCESSING,
+        Status.PROCESSING,
+        Status.IN_REVIEW,
+        Status.PROCESSING,
+    ] * 2
+    assert await store.pending_count(store.keys.inbound, INBOUND_GROUP) == 0  # every message finished
+
+
 async def test_ignored_and_reviewed_messages_get_no_reply(
     settings: Settings, encoder: TransformersEncoder, models_dir: Path, store: RedisStore, redis: Redis
 ) -> None:

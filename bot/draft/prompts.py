@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -11,7 +12,7 @@ from bot.channels.base import MAX_CHARS
 from bot.draft.backend import Chat
 from bot.draft.knowledge import Passage
 from bot.errors import ConfigError
-from bot.models import Context, InboundMessage
+from bot.models import Author, Context, InboundMessage
 from bot.policy.load import read_yaml, validate
 
 
@@ -69,10 +70,6 @@ def environment(directory: Path) -> jinja2.Environment:
     )
 
 
-def guidance_files(directory: Path) -> list[Path]:
-    return sorted((directory / "guidance").glob("*.md"))
-
-
 def compile_template(env: jinja2.Environment, source: str, where: str) -> jinja2.Template:
     try:
         return env.from_string(source)
@@ -95,10 +92,14 @@ class Prompts:
         self.env = environment(directory)
         self.system = self._template("system.j2")
         self.user = self._template("user.j2")
-        self.guidance = {path.stem: path.read_text(encoding="utf-8").strip() for path in guidance_files(directory)}
+        self.guidance = {
+            path.stem: path.read_text(encoding="utf-8").strip()
+            for path in sorted((directory / "guidance").glob("*.md"))
+        }
         unknown = sorted(set(self.guidance) - intents)
         if unknown:
             raise ConfigError(f"{directory / 'guidance'}: no intent named {unknown} in policies/intents.yaml")
+        self._try()
 
     def _template(self, name: str) -> jinja2.Template:
         path = self.directory / name
@@ -124,11 +125,30 @@ class Prompts:
             "max_chars": style.max_chars,
             "name": display_name(message, style),
         }
-        try:
-            chat = [{"role": "system", "content": self.system.render(values)}]
-            for turn in context.turns[-history:] if history else ():
-                chat.append({"role": "user" if turn.role == "customer" else "assistant", "content": turn.text})
-            chat.append({"role": "user", "content": self.user.render(values)})
-        except jinja2.TemplateError as error:
-            raise ConfigError(f"{self.directory}: template failed to render: {error}") from error
+        chat = [{"role": "system", "content": self._render("system.j2", self.system, values)}]
+        for turn in context.turns[-history:] if history else ():
+            chat.append({"role": "user" if turn.role == "customer" else "assistant", "content": turn.text})
+        chat.append({"role": "user", "content": self._render("user.j2", self.user, values)})
         return chat
+
+    def _render(self, name: str, template: jinja2.Template, values: dict[str, object]) -> str:
+        try:
+            return template.render(values)
+        except jinja2.TemplateError as error:
+            raise ConfigError(f"{self.directory / name}: template failed to render: {error}") from error
+
+    def _try(self) -> None:
+        """Render both templates once at start, so an undefined variable fails the start, not a message."""
+        now = datetime.now(UTC)
+        sample = InboundMessage(
+            channel="generic",
+            id="start",
+            conversation_id="start",
+            text="Hello?",
+            author=Author(id="start", handle="customer"),
+            created_at=now,
+            public=False,
+            received_at=now,
+        )
+        for intent in ("", *self.guidance):
+            self.chat(sample, intent, Context(), [Passage("file#section", "File: Section", "A fact.")], 1)
