@@ -69,11 +69,6 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(20.0, ge=0, description="Grace period for in-flight work on SIGTERM.")
 
     @property
-    def llm_configured(self) -> bool:
-        """Whether drafts go to a model first (else only the offline drafter writes them)."""
-        return self.llm_provider == "transformers" or self.llm_base_url is not None
-
-    @property
     def model_cache(self) -> Path:
         """Where tuned layers and trained heads are cached (keyed by what they were trained on)."""
         return self.models_dir or self.data_dir / "models"

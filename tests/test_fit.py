@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from bot.app import load_brand
+from bot.channels.base import reply_length
 from bot.config import Settings
 from bot.draft.breaker import CircuitBreaker, State
 from bot.draft.compose import finish
@@ -30,6 +33,29 @@ def test_a_long_reply_is_cut_at_a_sentence_and_keeps_its_sign_off() -> None:
 def test_a_first_sentence_too_long_is_cut_at_a_word_and_flagged() -> None:
     text, cut_mid_sentence = fit_length("word " * 80 + SIGN, 100, SIGN)
     assert cut_mid_sentence and len(text) <= 100 and text.endswith("… " + SIGN) and "wor…" not in text
+
+
+@pytest.mark.parametrize(
+    ("channel", "text", "length"),
+    [
+        ("x_mention", "see https://northwind.example/track?order=1&postcode=x now", 4 + 23 + 4),
+        ("x_mention", "see northwind.example/track", 27),  # a bare domain counts as the text it is
+        ("x_mention", "日本 🙂", 2 + 2 + 1 + 2),
+        ("x_mention", "cafe\u0301 – ok", 9),  # NFC: é is one character; the en dash counts once
+        ("instagram_dm", "café", 5),  # bytes
+        ("whatsapp", "café 🙂", 6),
+    ],
+)
+def test_replies_are_measured_as_their_platform_counts(channel: str, text: str, length: int) -> None:
+    assert reply_length(channel, text) == length
+
+
+def test_an_x_reply_is_cut_by_weight_not_by_characters() -> None:
+    reply = "大好き。" * 50 + " " + SIGN  # 200 characters, but weighing twice as much on X
+    text, cut_mid_sentence = fit_length(reply, 280, SIGN, partial(reply_length, "x_mention"))
+    assert text == "大好き。" * 32 + " " + SIGN and not cut_mid_sentence  # 32 × 8 + 17 = 273 ≤ 280
+    unbroken, cut_mid_sentence = fit_length("大" * 300 + " " + SIGN, 280, SIGN, partial(reply_length, "x_mention"))
+    assert cut_mid_sentence and unbroken == "大" * 130 + "… " + SIGN
 
 
 def test_emoji_beyond_the_channels_allowance_are_removed() -> None:

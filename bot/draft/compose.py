@@ -7,9 +7,11 @@ line is what its customers get.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import numpy as np
 
+from bot.channels.base import reply_length
 from bot.draft import Drafter
 from bot.draft.fit import drop_repeated_personal_data, fit_length, limit_emoji
 from bot.draft.grounding import ungrounded_numbers
@@ -29,7 +31,7 @@ def finish(draft: Draft, message: InboundMessage, persona: Persona, facts: list[
     text = limit_emoji(draft.text, style.emoji)
     text, removed = drop_repeated_personal_data(text, message.text)
     assert style.max_chars is not None  # Persona.style() always makes it concrete
-    text, cut = fit_length(text, style.max_chars, persona.sign_off)
+    text, cut = fit_length(text, style.max_chars, persona.sign_off, partial(reply_length, message.channel))
     problems = [f"removed repeated personal data ({', '.join(sorted(set(removed)))})"] if removed else []
     unsafe = []
     if cut:

@@ -7,8 +7,9 @@ one: these run on every draft, and report what they could not fix so the draft g
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])")
 _EMOJI = re.compile(
     "(?:[\U0001f1e6-\U0001f1ff]{2}|[\U0001f300-\U0001faff\u2600-\u27bf\u2b50\u2b55\u2764])"
     "[\ufe0f\U0001f3fb-\U0001f3ff]*(?:\u200d[\U0001f300-\U0001faff\u2600-\u27bf][\ufe0f]?)*"
@@ -23,7 +24,9 @@ _PERSONAL = {
 
 
 def sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_END.split(text.strip()) if s]
+    """The text's sentences, each with the space after it: joined, they give the text back."""
+    cuts = [match.end() for match in _SENTENCE_END.finditer(text)]
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True) if a < b]
 
 
 def _normal(kind: str, value: str) -> str:
@@ -47,7 +50,7 @@ def drop_repeated_personal_data(reply: str, message: str) -> tuple[str, list[str
             removed += sorted(kind for kind, _ in repeated)
         else:
             kept.append(sentence)
-    return " ".join(kept), removed
+    return "".join(kept).strip(), removed
 
 
 def limit_emoji(text: str, allowed: int) -> str:
@@ -62,23 +65,24 @@ def limit_emoji(text: str, allowed: int) -> str:
     return re.sub(r" {2,}", " ", _EMOJI.sub(keep_first, text)).replace(" .", ".").strip()
 
 
-def fit_length(text: str, limit: int, sign_off: str) -> tuple[str, bool]:
-    """Cut to `limit` characters at a sentence boundary, keeping the sign-off at the end. The flag is True
-    when even the first sentence was too long and had to be cut mid-sentence (a person should look)."""
+def fit_length(text: str, limit: int, sign_off: str, length: Callable[[str], int] = len) -> tuple[str, bool]:
+    """Cut to `limit` (as `length` measures) at a sentence boundary, keeping the sign-off at the end. The flag
+    is True when even the first sentence was too long and had to be cut mid-sentence (a person should look)."""
     body = text.strip()
     suffix = ""
     if sign_off and body.endswith(sign_off):
         body, suffix = body[: -len(sign_off)].rstrip(), " " + sign_off
-    if len(body) + len(suffix) <= limit:
+    if length(body + suffix) <= limit:
         return (body + suffix).strip(), False
-    room = limit - len(suffix)
     kept = ""
     for sentence in sentences(body):
-        longer = f"{kept} {sentence}".strip()
-        if len(longer) > room:
+        if length((kept + sentence).rstrip() + suffix) > limit:
             break
-        kept = longer
-    if kept:
-        return kept + suffix, False
-    cut = body[: max(0, room - 1)].rsplit(" ", 1)[0].rstrip(" ,;:–-")
-    return cut + "…" + suffix, True
+        kept += sentence
+    if kept.strip():
+        return kept.rstrip() + suffix, False
+    cut = body[:limit]  # every character weighs at least 1
+    while cut and length(cut + "…" + suffix) > limit:
+        shorter = cut.rsplit(" ", 1)[0]
+        cut = shorter if shorter != cut else cut[:-1]  # at a word where there are words
+    return cut.rstrip(" ,;:–-") + "…" + suffix, True

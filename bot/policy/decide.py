@@ -6,7 +6,7 @@ Every rule that fires is listed in the reasons, not only the one that set the ac
 
 from __future__ import annotations
 
-from bot.channels.base import MAX_CHARS
+from bot.channels.base import MAX_CHARS, reply_length
 from bot.models import Action, Classification, Decision, Draft, InboundMessage, Priority
 from bot.policy.schema import BrandPolicy, Mode
 
@@ -36,7 +36,7 @@ def review_reasons(message: InboundMessage, cls: Classification, draft: Draft | 
     if draft is None or not draft.answerable or not draft.text.strip():
         reasons.append("no_grounded_draft")
     else:
-        if len(draft.text) > MAX_CHARS.get(message.channel, min(MAX_CHARS.values())):
+        if reply_length(message.channel, draft.text) > MAX_CHARS.get(message.channel, min(MAX_CHARS.values())):
             reasons.append("too_long")  # the drafter fits replies to the channel: this is a safety net
     return reasons
 
