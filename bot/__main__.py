@@ -125,13 +125,19 @@ def report(figures: Mapping[str, object], mistakes: list[str], heading: str = CO
 
 
 def train(settings: Settings) -> int:
-    """Train (or find cached) the intent and sentiment heads for the brand's policies/."""
+    """Train (or find cached) the intent and sentiment heads for the brand's policies/, and embed its
+    knowledge base, checking every brand file on the way."""
     started = time.perf_counter()
-    classifier = brand_classifier(settings, load_policy(settings.policies_dir))
-    classifier.encoder.close()
-    print(f"intent model ready: {len(classifier.head.labels)} intents, {time.perf_counter() - started:.1f} s")
-    if classifier.sentiment is not None:
-        print(f"sentiment model ready: {', '.join(classifier.sentiment.labels)}")
+    brand = load_brand(settings)
+    classifier = brand_classifier(settings, brand.policy)
+    try:
+        print(f"intent model ready: {len(classifier.head.labels)} intents, {time.perf_counter() - started:.1f} s")
+        if classifier.sentiment is not None:
+            print(f"sentiment model ready: {', '.join(classifier.sentiment.labels)}")
+        composer = build_composer(settings, brand, classifier.encoder, None, create_metrics())
+        print(f"knowledge base ready: {len(composer.knowledge.passages)} passages")
+    finally:
+        classifier.encoder.close()
     return 0
 
 

@@ -66,10 +66,10 @@ class LLMDrafter:
     async def draft(
         self, message: InboundMessage, cls: Classification, context: Context, passages: list[Passage]
     ) -> Draft:
-        if not self.breaker.allow():
+        chat = self._prompts.chat(message, cls.intent, context, passages, self._settings.llm_history_turns)
+        if not self.breaker.allow():  # from here on, success() or failure() must follow: it may be the probe
             self._metrics.llm_requests.labels("circuit_open").inc()
             raise DraftError("circuit open: the language model failed repeatedly", kind="circuit_open")
-        chat = self._prompts.chat(message, cls.intent, context, passages, self._settings.llm_history_turns)
         healthy, wait = False, 0.0
         try:
             draft = await self._ask(chat, message, {p.id for p in passages})
