@@ -1,5 +1,5 @@
-"""Command line: `python -m bot serve | web | worker | train | draft | eval-intents | eval-sentiment | eval-risk |
-calibrate-unknown`."""
+"""Command line: `python -m bot serve | web | worker | train | draft | replay | eval-intents | eval-sentiment |
+eval-risk | calibrate-unknown`."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from bot.app import Brand, build_composer, create_app, load_brand, open_backend
+from bot import replay
+from bot.app import build_composer, create_app, load_brand
 from bot.channels.base import MAX_CHARS
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
@@ -25,8 +26,7 @@ from bot.classify.evaluate import calibrate_unknown, evaluate, holdout, read_lab
 from bot.config import Settings, describe_errors
 from bot.errors import ConfigError
 from bot.metrics import create_metrics
-from bot.models import Author, Context, InboundMessage, Outcome
-from bot.pipeline import Pipeline
+from bot.models import Author, InboundMessage
 from bot.policy.load import load_policy, write_unknown_threshold
 from bot.policy.schema import BrandPolicy
 
@@ -104,6 +104,14 @@ def parser() -> argparse.ArgumentParser:
     )
     drafting.add_argument("--handle", default="customer", help="the customer's handle (default customer)")
     drafting.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    text = "run messages (JSON Lines) through the real pipeline, sending nothing: one JSON line each, then a summary"
+    replaying = commands.add_parser("replay", help=text, description=text)
+    replaying.add_argument(
+        "file", type=Path, help="JSON Lines: id, channel, public, author_handle, author_followers, text"
+    )
+    replaying.add_argument("--policy", type=Path, help="policies folder to decide with (default BOT_POLICIES_DIR)")
+    replaying.add_argument("--against", type=Path, help="a second policies folder: print the decisions that differ")
+    replaying.add_argument("--now", help="decide as at this ISO 8601 time (default now; no zone means UTC)")
     return root
 
 
@@ -211,7 +219,7 @@ def calibrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-PUBLIC_CHANNELS = {"x_mention", "instagram_comment"}
+PUBLIC_CHANNELS = {"x_mention", "x_reply", "instagram_comment"}
 
 
 def draft(settings: Settings, args: argparse.Namespace) -> int:
@@ -230,7 +238,7 @@ def draft(settings: Settings, args: argparse.Namespace) -> int:
     encoder = TransformersEncoder(settings.model_path or default_model_path())
     try:
         classifier = Classifier.build(encoder, brand.policy, settings.model_cache, settings.intent_tuned_layers)
-        outcome = asyncio.run(_draft(settings, brand, classifier, message))
+        [outcome] = asyncio.run(replay.run(settings, brand, classifier, [message], now))
     finally:
         encoder.close()
     cls, result, decision = outcome.classification, outcome.draft, outcome.decision
@@ -267,17 +275,46 @@ def draft(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _draft(settings: Settings, brand: Brand, classifier: Classifier, message: InboundMessage) -> Outcome:
-    """The message through the service's own pipeline, with the configured model (or none)."""
-    metrics = create_metrics()
-    backend = await open_backend(settings)
+def replay_file(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        composer = build_composer(settings, brand, classifier.encoder, backend, metrics)
-        [outcome] = await Pipeline(classifier, composer, brand.policy, metrics).run([(message, Context())])
-        return outcome
+        now = datetime.datetime.fromisoformat(args.now) if args.now else datetime.datetime.now(datetime.UTC)
+    except ValueError as error:
+        raise ConfigError(f"--now takes an ISO 8601 time, not {args.now!r}") from error
+    now = now if now.tzinfo else now.replace(tzinfo=datetime.UTC)
+    cases = replay.read_cases(args.file, now)
+    messages = [case.message for case in cases]
+    runs = []
+    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    try:
+        for folder in [args.policy or settings.policies_dir] + ([args.against] if args.against else []):
+            policy_settings = settings.model_copy(update={"policies_dir": folder})
+            brand = load_brand(policy_settings)
+            classifier = Classifier.build(encoder, brand.policy, settings.model_cache, settings.intent_tuned_layers)
+            runs.append(asyncio.run(replay.run(policy_settings, brand, classifier, messages, now)))
     finally:
-        if backend is not None:
-            await backend.close()
+        encoder.close()
+    for outcome in runs[0]:
+        print(json.dumps(replay.report(outcome), ensure_ascii=False))
+    figures = replay.summary(cases, runs[0])
+    if args.against:
+        changed = replay.differences(cases, runs[0], runs[1])
+        for change in changed:
+            print(json.dumps(change, ensure_ascii=False))
+        figures |= {"changed": len(changed), "against": replay.summary(cases, runs[1])}
+    print(json.dumps(figures))
+    return 0
+
+
+# The commands that run once and exit (the others run a server).
+TOOLS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "train": lambda settings, _: train(settings),
+    "draft": draft,
+    "replay": replay_file,
+    "eval-intents": eval_intents,
+    "eval-sentiment": eval_sentiment,
+    "eval-risk": eval_risk,
+    "calibrate-unknown": calibrate,
+}
 
 
 def configure_logging(level: str) -> None:
@@ -295,18 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     try:
-        if args.command == "train":
-            return train(settings)
-        if args.command == "eval-intents":
-            return eval_intents(settings, args)
-        if args.command == "eval-sentiment":
-            return eval_sentiment(settings, args)
-        if args.command == "eval-risk":
-            return eval_risk(settings, args)
-        if args.command == "calibrate-unknown":
-            return calibrate(settings, args)
-        if args.command == "draft":
-            return draft(settings, args)
+        if args.command in TOOLS:
+            return TOOLS[args.command](settings, args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

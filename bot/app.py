@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import aiohttp
@@ -30,6 +31,7 @@ from bot.config import Settings
 from bot.draft.backend import ChatBackend
 from bot.draft.breaker import CircuitBreaker, State
 from bot.draft.compose import Composer
+from bot.draft.holding import Holding
 from bot.draft.knowledge import KnowledgeIndex, Passage, load_knowledge
 from bot.draft.llm import LLMDrafter
 from bot.draft.local import TransformersBackend
@@ -42,6 +44,7 @@ from bot.keys import CHANNELS, METRICS, MODEL_READY, REDIS, SETTINGS, STORE
 from bot.metrics import Metrics, create_metrics
 from bot.pipeline import Pipeline
 from bot.policy.load import load_policy
+from bot.policy.reload import PolicyWatcher
 from bot.policy.schema import BrandPolicy
 from bot.review.api import add_routes as add_review_routes
 from bot.review.auth import bearer_auth
@@ -59,6 +62,7 @@ class Brand:
     prompts: Prompts
     passages: list[Passage]
     answers: dict[str, Answer]
+    holding: Holding
 
 
 def load_brand(settings: Settings) -> Brand:
@@ -69,7 +73,8 @@ def load_brand(settings: Settings) -> Brand:
     answers = load_answers(
         settings.prompts_dir / "answers", set(policy.intents.intents), {p.id: p for p in passages}, prompts.persona
     )
-    return Brand(policy, prompts, passages, answers)
+    holding = Holding(settings.prompts_dir / "holding.yaml", prompts.persona)
+    return Brand(policy, prompts, passages, answers, holding)
 
 
 async def open_backend(settings: Settings) -> ChatBackend | None:
@@ -160,15 +165,26 @@ async def _run_workers(app: web.Application, stopping: asyncio.Event) -> None:
         metrics.model_load.set(time.perf_counter() - started)
         logger.info("model ready seconds=%.1f drafter=%s", time.perf_counter() - started, backend and backend.name)
         app[MODEL_READY].set()
-        pipeline = Pipeline(classifier, composer, brand.policy, metrics)
+        pipeline = Pipeline(classifier, composer, brand.policy, brand.holding, metrics)
         consumer = _consumer_name()
         worker = Worker(app[STORE], pipeline, settings, metrics, consumer)
         sender = Sender(app[STORE], app[CHANNELS], settings, metrics, consumer)
-        await asyncio.gather(worker.run(stopping), sender.run(stopping))
+        watcher = PolicyWatcher(settings.policies_dir, partial(adopt, pipeline), metrics)
+        await asyncio.gather(worker.run(stopping), sender.run(stopping), watcher.run(stopping))
     finally:
         encoder.close()
         if backend is not None:
             await backend.close()
+
+
+def adopt(pipeline: Pipeline, policy: BrandPolicy) -> None:
+    """A reloaded policy takes over from the next batch; the trained model stays until a restart."""
+    if not pipeline.classifier.adopt(policy):
+        logger.warning(
+            "intent or sentiment examples changed: the model keeps its training until `python -m bot train` "
+            "and a restart; the rest of the new policy applies now"
+        )
+    pipeline.policy = policy
 
 
 async def workers_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -16,6 +16,11 @@ class Metrics:
     messages_received: Counter
     webhook_rejections: Counter
     decisions: Counter
+    decision_rules: Counter
+    holding_replies: Counter
+    urgent_off_hours: Counter
+    coalesced: Counter
+    policy_reloads: Counter
     classifications: Counter
     risk_flags: Counter
     sentiments: Counter
@@ -45,7 +50,23 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         webhook_rejections=Counter(
             p + "webhook_rejections", "Webhook requests refused.", ["channel", "reason"], registry=r
         ),
-        decisions=Counter(p + "decisions", "Pipeline decisions.", ["action"], registry=r),
+        decisions=Counter(p + "decisions", "Pipeline decisions, by intent.", ["action", "intent"], registry=r),
+        decision_rules=Counter(
+            p + "decision_rules",
+            "Rules that fired in decisions, by kind (risk, intent_mode, low_confidence, reach, draft, ...).",
+            ["rule"],
+            registry=r,
+        ),
+        holding_replies=Counter(
+            p + "holding_replies", "Holding replies sent while reviewers were off.", ["channel"], registry=r
+        ),
+        urgent_off_hours=Counter(
+            p + "urgent_off_hours", "Urgent cases that arrived while reviewers were off: page someone.", registry=r
+        ),
+        coalesced=Counter(p + "messages_coalesced", "Messages answered together with a later one.", registry=r),
+        policy_reloads=Counter(
+            p + "policy_reloads", "Policy reloads: applied, or rejected (the old one runs on).", ["outcome"], registry=r
+        ),
         classifications=Counter(
             p + "classifications", "Messages classified, by intent (`unknown`: matched none).", ["intent"], registry=r
         ),

@@ -56,6 +56,7 @@ class Draft(Record):
     answerable: bool
     sources: tuple[str, ...] = ()  # the knowledge passages it states facts from
     retrieved: tuple[str, ...] = ()  # the passages it was given
+    checks: tuple[str, ...] = ()  # what fitting it to the channel found unsafe (policy rules `draft:<check>`)
     drafter: str
     note: str = ""
 
@@ -73,15 +74,22 @@ class Priority(StrEnum):
 
 
 class Decision(Record):
+    """What happens to a message, and every rule that fired (`reasons`), so a reviewer and a replay see why."""
+
     action: Action
     reasons: tuple[str, ...]
     priority: Priority = Priority.NORMAL
+    deadline: AwareDatetime | None = None  # when a reviewer must have answered (review only)
+    holding: bool = False  # reviewers are off: the customer gets a holding reply at once
+    shadow: Action | None = None  # an intent in shadow mode: what the bot would have done alone
 
 
 class Turn(Record):
     role: str  # "customer" or "brand"
     text: str
     at: AwareDatetime
+    intent: str | None = None  # a customer turn: what it was classified as
+    origin: str | None = None  # a brand turn: "bot", "reviewer" or "holding"
 
 
 class Context(Record):
@@ -97,7 +105,7 @@ class Reply(Record):
     reply_id: str
     message: InboundMessage
     text: str
-    origin: str  # "bot" or "reviewer"
+    origin: str  # "bot", "reviewer" or "holding"
 
 
 class Status(StrEnum):
@@ -107,6 +115,7 @@ class Status(StrEnum):
     IN_REVIEW = "in_review"
     REJECTED = "rejected"
     IGNORED = "ignored"
+    COALESCED = "coalesced"  # answered together with a later message of the same burst
 
 
 class CaseState(StrEnum):
@@ -134,6 +143,7 @@ class Outcome(Record):
     classification: Classification
     draft: Draft | None
     decision: Decision
+    holding_reply: str | None = None  # sent at once when the reviewers are off
 
 
 class MessageState(Record):

@@ -6,13 +6,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 
 from bot.classify import Classifier
 from bot.draft.compose import Composer
+from bot.draft.holding import Holding
 from bot.metrics import Metrics
-from bot.models import Classification, Context, InboundMessage, Outcome
+from bot.models import Classification, Context, InboundMessage, Outcome, Priority
 from bot.policy.decide import decide, ignore_reasons
 from bot.policy.schema import BrandPolicy
 
@@ -22,13 +24,19 @@ logger = logging.getLogger(__name__)
 class Pipeline:
     """Classifies a batch with one encoder call, then drafts and decides each message concurrently."""
 
-    def __init__(self, classifier: Classifier, composer: Composer, policy: BrandPolicy, metrics: Metrics) -> None:
+    def __init__(
+        self, classifier: Classifier, composer: Composer, policy: BrandPolicy, holding: Holding, metrics: Metrics
+    ) -> None:
         self.classifier = classifier
         self.composer = composer
         self.policy = policy
+        self.holding = holding
         self.metrics = metrics
 
-    async def run(self, batch: Sequence[tuple[InboundMessage, Context]]) -> list[Outcome]:
+    async def run(self, batch: Sequence[tuple[InboundMessage, Context]], now: datetime | None = None) -> list[Outcome]:
+        """The batch's outcomes; `now` is the decision time (a replay sets it, the service reads the clock)."""
+        now = now or datetime.now(UTC)
+        policy = self.policy  # one policy for the whole batch, even if a reload swaps it meanwhile
         started = time.perf_counter()
         classifications, vectors = await self.classifier.classify_many([message.text for message, _ in batch])
         self.metrics.stage_duration.labels("classify").observe(time.perf_counter() - started)
@@ -41,22 +49,30 @@ class Pipeline:
         return list(
             await asyncio.gather(
                 *(
-                    self._finish(message, context, cls, vector)
+                    self._finish(message, context, cls, vector, policy, now)
                     for (message, context), cls, vector in zip(batch, classifications, vectors, strict=True)
                 )
             )
         )
 
     async def _finish(
-        self, message: InboundMessage, context: Context, cls: Classification, vector: np.ndarray
+        self,
+        message: InboundMessage,
+        context: Context,
+        cls: Classification,
+        vector: np.ndarray,
+        policy: BrandPolicy,
+        now: datetime,
     ) -> Outcome:
         draft = None
-        if not ignore_reasons(message, cls, self.policy):  # no need to draft what nobody will answer
+        if not ignore_reasons(message, cls, policy):  # no need to draft what nobody will answer
             started = time.perf_counter()
             draft = await self.composer.draft(message, cls, context, vector)
             self.metrics.stage_duration.labels("draft").observe(time.perf_counter() - started)
-        decision = decide(message, cls, draft, self.policy)
-        self.metrics.decisions.labels(decision.action.value).inc()
+        decision = decide(message, cls, draft, context, policy, now)
+        self.metrics.decisions.labels(decision.action.value, cls.intent).inc()
+        for reason in decision.reasons:
+            self.metrics.decision_rules.labels(reason.split(":", 1)[0]).inc()
         logger.info(
             "decided message=%s intent=%s confidence=%.2f sentiment=%s action=%s reasons=%s",
             message.key,
@@ -66,4 +82,9 @@ class Pipeline:
             decision.action.value,
             ",".join(decision.reasons),
         )
-        return Outcome(message=message, classification=cls, draft=draft, decision=decision)
+        holding = None
+        if decision.holding:  # reviewers are off: tell the customer now when a person will answer
+            holding = self.holding.text(message, decision, now, policy.decision.review_hours.timezone)
+            if decision.priority is Priority.URGENT:
+                self.metrics.urgent_off_hours.inc()
+        return Outcome(message=message, classification=cls, draft=draft, decision=decision, holding_reply=holding)

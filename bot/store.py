@@ -148,8 +148,8 @@ class RedisStore:
 
     # -- consuming ------------------------------------------------------------------------------------------
 
-    async def read(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        """New entries for this consumer, waiting at most block_ms."""
+    async def read(self, stream: str, group: str, consumer: str, count: int, block_ms: int | None) -> list[Entry]:
+        """New entries for this consumer, waiting at most block_ms (None: only what is there now)."""
         answer = cast(
             list[tuple[str, list[tuple[str, dict[str, str]]]]],
             await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms),
@@ -211,11 +211,21 @@ class RedisStore:
         def effects(pipe: Pipeline) -> None:
             pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
             if decision.action is not Action.IGNORE:
-                self._add_turn(pipe, message.channel, message.conversation_id, "customer", message.text)
+                turn = Turn(role="customer", text=message.text, at=message.created_at, intent=cls.intent)
+                self._add_turn(pipe, message.channel, message.conversation_id, turn)
             if reply is not None:
                 pipe.xadd(self.keys.outbox, {"m": reply.model_dump_json()})
             if case is not None:
                 self._open_case(pipe, case)
+
+        return await self._once(self.keys.inbound, INBOUND_GROUP, entry_id, message.key, effects)
+
+    async def coalesced(self, entry_id: str, message: InboundMessage, into: InboundMessage) -> bool:
+        """A message answered together with a later one of its burst: its state says which; acked once."""
+        state = _state(message, Status.COALESCED, reasons=(f"coalesced_into:{into.id}",))
+
+        def effects(pipe: Pipeline) -> None:
+            pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
 
         return await self._once(self.keys.inbound, INBOUND_GROUP, entry_id, message.key, effects)
 
@@ -246,8 +256,10 @@ class RedisStore:
         state = _moved(message, current, {"status": Status.SENT, "reply": reply.text})
 
         def effects(pipe: Pipeline) -> None:
-            pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
-            self._add_turn(pipe, message.channel, message.conversation_id, "brand", reply.text)
+            if reply.origin != "holding":  # a holding reply leaves the message with its reviewer
+                pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
+            turn = Turn(role="brand", text=reply.text, at=_now(), origin=reply.origin)
+            self._add_turn(pipe, message.channel, message.conversation_id, turn)
 
         return await self._once(self.keys.outbox, OUTBOX_GROUP, entry_id, f"reply:{reply.reply_id}", effects)
 
@@ -278,9 +290,9 @@ class RedisStore:
                 except WatchError:  # another consumer finished the same key meanwhile: look again
                     continue
 
-    def _add_turn(self, pipe: Pipeline, channel: str, conversation_id: str, role: str, text: str) -> None:
+    def _add_turn(self, pipe: Pipeline, channel: str, conversation_id: str, turn: Turn) -> None:
         key = self.keys.conversation(channel, conversation_id)
-        pipe.rpush(key, Turn(role=role, text=text, at=_now()).model_dump_json())
+        pipe.rpush(key, turn.model_dump_json())
         pipe.ltrim(key, -HISTORY_TURNS, -1)
         pipe.expire(key, self.ttl_s)
 

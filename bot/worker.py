@@ -13,12 +13,13 @@ import logging
 import random
 import time
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from redis.exceptions import RedisError
 
 from bot.channels.base import Channel
+from bot.coalesce import bursts, joined
 from bot.config import Settings
 from bot.errors import ChannelError
 from bot.metrics import Metrics
@@ -37,14 +38,19 @@ def stable_id(prefix: str, key: str) -> str:
 
 
 def effects(outcome: Outcome, now: datetime) -> tuple[Reply | None, ReviewCase | None]:
-    """The reply to send or the case to open for a decided message."""
+    """The reply to send and the case to open for a decided message (a holding reply goes with its case)."""
     message, decision = outcome.message, outcome.decision
     if decision.action is Action.AUTO_SEND and outcome.draft is not None:
         return Reply(
             reply_id=stable_id("r_", message.key), message=message, text=outcome.draft.text, origin="bot"
         ), None
     if decision.action is Action.REVIEW:
-        return None, ReviewCase(
+        holding = None
+        if outcome.holding_reply:
+            holding = Reply(
+                reply_id=stable_id("h_", message.key), message=message, text=outcome.holding_reply, origin="holding"
+            )
+        return holding, ReviewCase(
             case_id=stable_id("c_", message.key),
             message=message,
             classification=outcome.classification,
@@ -129,9 +135,10 @@ class Worker(Consumer):
         self.pipeline = pipeline
 
     async def handle(self, entries: list[Entry]) -> None:
+        items = [(entry, InboundMessage.model_validate_json(entry.payload)) for entry in entries]
+        items += await self._rest_of_bursts(items)
         batch = []
-        for entry in entries:
-            message = InboundMessage.model_validate_json(entry.payload)
+        for entry, message in items:
             if entry.deliveries > self.settings.max_deliveries:
                 logger.error("message dead-lettered after %d deliveries message=%s", entry.deliveries, message.key)
                 await self.give_up(entry, message.key, escalation(message, "processing_failed", message.key))
@@ -153,20 +160,39 @@ class Worker(Consumer):
                 except Exception:  # left pending: reclaimed later, dead-lettered after max_deliveries
                     logger.exception("message failed message=%s", item[1].key)
 
+    async def _rest_of_bursts(self, items: list[tuple[Entry, InboundMessage]]) -> list[tuple[Entry, InboundMessage]]:
+        """Wait out the coalescing window of the youngest message in hand, then take what came meanwhile,
+        so a burst of messages is answered once (only fresh messages wait: a backlog goes straight on)."""
+        window = self.pipeline.policy.decision.coalesce_seconds
+        if not window or not items:
+            return []
+        wait = max(m.received_at for _, m in items) + timedelta(seconds=window) - datetime.now(UTC)
+        if wait.total_seconds() <= 0:
+            return []
+        await asyncio.sleep(wait.total_seconds())
+        more = await self.store.read(self.stream, self.group, self.consumer, self.settings.worker_batch, None)
+        return [(entry, InboundMessage.model_validate_json(entry.payload)) for entry in more]
+
     async def _process(self, batch: list[tuple[Entry, InboundMessage]]) -> None:
+        groups = bursts([message for _, message in batch], self.pipeline.policy.decision.coalesce_seconds)
+        leads = [(batch[group[-1]][0], joined([batch[i][1] for i in group])) for group in groups]
         contexts = await asyncio.gather(
-            *(self.store.conversation(message.channel, message.conversation_id) for _, message in batch)
+            *(self.store.conversation(message.channel, message.conversation_id) for _, message in leads)
         )
         heartbeat = asyncio.create_task(self._keep_claimed([entry.entry_id for entry, _ in batch]))
         try:
             outcomes = await self.pipeline.run(
-                [(message, context) for (_, message), context in zip(batch, contexts, strict=True)]
+                [(message, context) for (_, message), context in zip(leads, contexts, strict=True)]
             )
         finally:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
         started = time.perf_counter()
-        for (entry, _), outcome in zip(batch, outcomes, strict=True):
+        for group in groups:  # before the answer: a crash in between costs the burst's texts, not a 2nd reply
+            for i in group[:-1]:
+                if await self.store.coalesced(batch[i][0].entry_id, batch[i][1], batch[group[-1]][1]):
+                    self.metrics.coalesced.inc()
+        for (entry, _), outcome in zip(leads, outcomes, strict=True):
             reply, case = effects(outcome, datetime.now(UTC))
             await self.store.commit(entry.entry_id, outcome, reply, case)
         self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
@@ -203,9 +229,15 @@ class Sender(Consumer):
         if error is None:
             if await self.store.delivered(entry.entry_id, reply):
                 self.metrics.replies_sent.labels(channel_name).inc()
+                if reply.origin == "holding":
+                    self.metrics.holding_replies.labels(channel_name).inc()
                 elapsed = (datetime.now(UTC) - reply.message.received_at).total_seconds()
                 self.metrics.first_response.labels(channel_name, reply.origin).observe(max(0.0, elapsed))
                 logger.info("reply delivered message=%s origin=%s", reply.message.key, reply.origin)
+            return
+        if reply.origin == "holding":  # its message already waits for a reviewer, who will answer it anyway
+            logger.warning("holding reply not delivered message=%s error=%s", reply.message.key, error)
+            await self.store.ack(self.stream, self.group, entry.entry_id)
             return
         logger.error("reply not delivered, sent to review message=%s error=%s", reply.message.key, error)
         draft = Draft(text=reply.text, answerable=True, drafter=reply.origin)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from redis.asyncio import Redis
 
 from bot.channels.generic import sign
@@ -56,8 +58,21 @@ async def redis(redis_url: str, settings: Settings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+@pytest.fixture(scope="session")
+def policies_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo policies, with reviewers at work around the clock: what a test sees doesn't depend on the hour
+    it runs at (tests of off hours set their own hours)."""
+    folder = tmp_path_factory.mktemp("policies")
+    shutil.copytree(ROOT / "policies", folder, dirs_exist_ok=True)
+    decision = yaml.safe_load((folder / "decision.yaml").read_text())
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    decision["review_hours"] |= {"weekly": dict.fromkeys(days, "00:00-24:00"), "holidays": []}
+    (folder / "decision.yaml").write_text(yaml.safe_dump(decision, allow_unicode=True))
+    return folder
+
+
 @pytest.fixture
-def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(redis_url: str, tmp_path: Path, policies_dir: Path) -> Callable[..., Settings]:
     prefix = "t" + uuid.uuid4().hex[:12]
 
     def make(**overrides: Any) -> Settings:
@@ -65,7 +80,7 @@ def make_settings(redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "redis_url": redis_url,
             "redis_prefix": prefix,
             "data_dir": tmp_path / "data",
-            "policies_dir": ROOT / "policies",
+            "policies_dir": policies_dir,
             "prompts_dir": ROOT / "prompts",
             "generic_secret": SECRET,
             "review_tokens": TOKEN,

@@ -1,97 +1,256 @@
-"""decide() is pure: a table of records in, the action and every reason out."""
+"""decide() is pure: a table of records and a time in, the action and every reason out. And the working-time
+arithmetic behind review deadlines and holding replies."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import pytest
 
-from bot.models import Action, Classification, Draft, Priority, RiskFlag
+from bot.models import Action, Classification, Context, Draft, Priority, RiskFlag, Turn
 from bot.policy.decide import decide
+from bot.policy.hours import after_working_time, is_working
+from bot.policy.load import load_policy
 from bot.policy.schema import BrandPolicy
-from tests.conftest import message
+from tests.conftest import ROOT, message
 
-POLICY = BrandPolicy.model_validate(
-    {
-        "intents": {
+# Wednesday 25 November 2026, 10:00 in London (UTC in winter): the reviewers are at work.
+WORKING = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+# Saturday 28 November 2026, 22:00: they are off until Monday 8:00.
+OFF = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+
+
+def policy(**decision: Any) -> BrandPolicy:
+    return BrandPolicy.model_validate(
+        {
             "intents": {
-                "delivery_info": {"description": "d", "mode": "auto", "examples": ["a", "b"]},
-                "order_problem": {"description": "o", "mode": "review", "examples": ["a", "b"]},
-                "spam": {"description": "s", "mode": "ignore", "examples": ["a", "b"]},
+                "intents": {
+                    "delivery_info": {"description": "d", "mode": "auto", "examples": ["a", "b"]},
+                    "order_problem": {"description": "o", "mode": "review", "examples": ["a", "b"]},
+                    "sizing": {"description": "s", "mode": "shadow", "examples": ["a", "b"]},
+                    "spam": {"description": "s", "mode": "ignore", "examples": ["a", "b"]},
+                }
+            },
+            "risk": {"flags": {"legal_threat": {"priority": "high", "patterns": ["lawyer"]}}},
+            "sentiment": {"sentiments": {k: ["a", "b", "c", "d", "e"] for k in ("negative", "neutral", "positive")}},
+            "decision": {
+                "confidence_threshold": 0.6,
+                "own_accounts": ["@NorthwindOutfit"],
+                "bot_handles": ["(?i)bot$"],
+                "reach_followers": 100_000,
+                "reach_confidence": 0.9,
+                "allowed_link_domains": ["northwind.example"],
+                "forbidden_promises": [r"\bwe(')?ll refund\b"],
+                "follow_up_promises": [r"\bwe(')?ll get back to you\b"],
+                "sla_minutes": {"urgent": 15, "high": 60, "normal": 240},
+                "review_hours": {
+                    "timezone": "Europe/London",
+                    "weekly": {d: "08:00-20:00" for d in ("mon", "tue", "wed", "thu", "fri")} | {"sat": "09:00-17:00"},
+                    "holidays": ["2026-12-25"],
+                },
             }
-        },
-        "risk": {"flags": {"legal_threat": {"priority": "high", "patterns": ["lawyer"]}}},
-        "sentiment": {"sentiments": {k: ["a", "b", "c", "d", "e"] for k in ("negative", "neutral", "positive")}},
-        "decision": {
-            "confidence_threshold": 0.6,
-            "own_accounts": ["@NorthwindOutfit"],
-        },
-    }
-)
+            | decision,
+        }
+    )
 
-GOOD = Draft(text="Standard delivery takes 3–5 working days.", answerable=True, drafter="offline")
+
+POLICY = policy()
+GOOD = Draft(text="Standard delivery takes 3–5 working days. – Team", answerable=True, drafter="offline")
 LEGAL = RiskFlag(name="legal_threat", priority="high", evidence="lawyer")
 CRISIS = RiskFlag(name="crisis", priority="urgent", evidence="hurt myself")
 
 
-def cls(intent: str, confidence: float = 0.9, *flags: RiskFlag) -> Classification:
-    return Classification(intent=intent, confidence=confidence, risk_flags=flags)
+def cls(intent: str, confidence: float = 0.9, *flags: RiskFlag, sentiment: str = "neutral") -> Classification:
+    return Classification(
+        intent=intent, confidence=confidence, sentiment=sentiment, sentiment_score=0.9, risk_flags=flags
+    )
+
+
+def said(text: str, **fields: Any) -> Draft:
+    return GOOD.model_copy(update={"text": text, **fields})
+
+
+def turns(*items: tuple[str, str | None, str | None, timedelta]) -> Context:
+    """(role, intent, origin, how long before WORKING) per turn."""
+    return Context(turns=tuple(Turn(role=r, text="t", at=WORKING - ago, intent=i, origin=o) for r, i, o, ago in items))
 
 
 @pytest.mark.parametrize(
-    ("classification", "draft", "handle", "action", "reasons", "priority"),
+    ("classification", "draft", "msg", "context", "action", "reasons", "priority"),
     [
-        (cls("delivery_info"), GOOD, "jo", Action.AUTO_SEND, ("intent_auto:delivery_info",), Priority.NORMAL),
-        (cls("delivery_info", 0.4), GOOD, "jo", Action.REVIEW, ("low_confidence",), Priority.NORMAL),
-        (cls("delivery_info", 0.9, LEGAL), GOOD, "jo", Action.REVIEW, ("risk:legal_threat",), Priority.HIGH),
+        (cls("delivery_info"), GOOD, {}, None, Action.AUTO_SEND, ("intent_auto:delivery_info",), Priority.NORMAL),
+        (cls("delivery_info", 0.4), GOOD, {}, None, Action.REVIEW, ("low_confidence",), Priority.NORMAL),
+        (cls("delivery_info", 0.9, LEGAL), GOOD, {}, None, Action.REVIEW, ("risk:legal_threat",), Priority.HIGH),
         (
             cls("delivery_info", 0.9, LEGAL, CRISIS),
             GOOD,
-            "jo",
+            {},
+            None,
             Action.REVIEW,
             ("risk:legal_threat", "risk:crisis"),
             Priority.URGENT,
         ),
-        (cls("order_problem"), GOOD, "jo", Action.REVIEW, ("intent_mode:order_problem",), Priority.NORMAL),
-        (cls("not_in_policy"), GOOD, "jo", Action.REVIEW, ("intent_mode:not_in_policy",), Priority.NORMAL),
-        (cls("delivery_info"), None, "jo", Action.REVIEW, ("no_grounded_draft",), Priority.NORMAL),
+        (cls("order_problem"), GOOD, {}, None, Action.REVIEW, ("intent_mode:order_problem",), Priority.NORMAL),
+        (cls("not_in_policy"), GOOD, {}, None, Action.REVIEW, ("intent_mode:not_in_policy",), Priority.NORMAL),
+        (cls("delivery_info"), None, {}, None, Action.REVIEW, ("no_grounded_draft",), Priority.NORMAL),
         (
             cls("delivery_info"),
-            GOOD.model_copy(update={"answerable": False}),
-            "jo",
+            said("", answerable=True),
+            {},
+            None,
             Action.REVIEW,
             ("no_grounded_draft",),
             Priority.NORMAL,
         ),
         (
             cls("delivery_info"),
-            GOOD.model_copy(update={"text": "x" * 4097}),  # longer than the channel takes
-            "jo",
+            GOOD.model_copy(update={"answerable": False}),
+            {},
+            None,
             Action.REVIEW,
-            ("too_long",),
+            ("no_grounded_draft",),
             Priority.NORMAL,
         ),
-        (cls("spam"), None, "jo", Action.IGNORE, ("ignore_intent:spam",), Priority.NORMAL),
-        # Spam with a risk flag, or spam the model is unsure of, is not silently dropped.
+        # Draft rules: length, links, promises, and what fitting the draft found.
+        (cls("delivery_info"), said("x" * 4097), {}, None, Action.REVIEW, ("draft:too_long",), Priority.NORMAL),
+        (
+            cls("delivery_info"),
+            said("é" * 600),
+            {"channel": "instagram_dm"},
+            None,
+            Action.REVIEW,
+            ("draft:too_long",),
+            Priority.NORMAL,
+        ),
+        (
+            cls("delivery_info"),
+            said("See https://northwind.example/track, @jo.walks"),
+            {},
+            None,
+            Action.AUTO_SEND,
+            ("intent_auto:delivery_info",),
+            Priority.NORMAL,
+        ),
+        (cls("delivery_info"), said("See http://bit.ly/x3"), {}, None, Action.REVIEW, ("draft:link",), Priority.NORMAL),
+        (
+            cls("delivery_info"),
+            said("Sorry! We'll refund you."),
+            {},
+            None,
+            Action.REVIEW,
+            ("draft:promise",),
+            Priority.NORMAL,
+        ),
+        (
+            cls("delivery_info"),
+            said("We'll get back to you."),
+            {},
+            None,
+            Action.REVIEW,
+            ("draft:follow_up",),
+            Priority.NORMAL,
+        ),
+        (
+            cls("delivery_info"),
+            said("Delivery takes 2 days.", checks=("ungrounded_number",)),
+            {},
+            None,
+            Action.REVIEW,
+            ("draft:ungrounded_number",),
+            Priority.NORMAL,
+        ),
+        # Input rules: reach, public anger, the conversation so far.
+        (
+            cls("delivery_info", 0.95),
+            GOOD,
+            {"followers": 500_000},
+            None,
+            Action.AUTO_SEND,
+            ("intent_auto:delivery_info",),
+            Priority.NORMAL,
+        ),
+        (cls("delivery_info", 0.8), GOOD, {"followers": 500_000}, None, Action.REVIEW, ("reach",), Priority.HIGH),
+        (
+            cls("delivery_info", sentiment="negative"),
+            GOOD,
+            {"public": True},
+            None,
+            Action.REVIEW,
+            ("public_negative",),
+            Priority.NORMAL,
+        ),
+        (
+            cls("delivery_info", sentiment="negative"),
+            GOOD,
+            {"public": False},
+            None,
+            Action.AUTO_SEND,
+            ("intent_auto:delivery_info",),
+            Priority.NORMAL,
+        ),
+        (
+            cls("delivery_info"),
+            GOOD,
+            {},
+            turns(("brand", None, "reviewer", timedelta(hours=3))),
+            Action.REVIEW,
+            ("human_owned",),
+            Priority.NORMAL,
+        ),
+        (
+            cls("delivery_info"),
+            GOOD,
+            {},
+            turns(("brand", None, "reviewer", timedelta(hours=30))),  # the hold has passed
+            Action.AUTO_SEND,
+            ("intent_auto:delivery_info",),
+            Priority.NORMAL,
+        ),
+        (
+            cls("delivery_info"),
+            GOOD,
+            {},
+            turns(("customer", "delivery_info", None, timedelta(hours=5)), ("brand", None, "bot", timedelta(hours=5))),
+            Action.REVIEW,
+            ("repeat_contact",),
+            Priority.NORMAL,
+        ),
+        (
+            cls("delivery_info"),
+            GOOD,
+            {},
+            turns(*[("brand", None, "bot", timedelta(minutes=m)) for m in (5, 15, 25)]),
+            Action.REVIEW,
+            ("loop_limit",),
+            Priority.NORMAL,
+        ),
+        # Ignored: the brand itself, bots, confident calm spam. Spam with a risk flag is not dropped.
+        (
+            cls("delivery_info"),
+            GOOD,
+            {"handle": "@northwindoutfit"},
+            None,
+            Action.IGNORE,
+            ("own_account",),
+            Priority.NORMAL,
+        ),
+        (cls("delivery_info"), GOOD, {"handle": "deals_bot"}, None, Action.IGNORE, ("bot_author",), Priority.NORMAL),
+        (cls("spam"), None, {}, None, Action.IGNORE, ("ignore_intent:spam",), Priority.NORMAL),
         (
             cls("spam", 0.9, LEGAL),
             None,
-            "jo",
+            {},
+            None,
             Action.REVIEW,
             ("risk:legal_threat", "intent_mode:spam", "no_grounded_draft"),
             Priority.HIGH,
         ),
         (
-            cls("spam", 0.3),
-            None,
-            "jo",
-            Action.REVIEW,
-            ("intent_mode:spam", "low_confidence", "no_grounded_draft"),
-            Priority.NORMAL,
-        ),
-        (cls("delivery_info"), GOOD, "@northwindoutfit", Action.IGNORE, ("own_account",), Priority.NORMAL),
-        (
             cls("order_problem", 0.2, CRISIS),
             None,
-            "jo",
+            {},
+            None,
             Action.REVIEW,
             ("risk:crisis", "intent_mode:order_problem", "low_confidence", "no_grounded_draft"),
             Priority.URGENT,
@@ -101,10 +260,76 @@ def cls(intent: str, confidence: float = 0.9, *flags: RiskFlag) -> Classificatio
 def test_decide(
     classification: Classification,
     draft: Draft | None,
-    handle: str,
+    msg: dict[str, Any],
+    context: Context | None,
     action: Action,
     reasons: tuple[str, ...],
     priority: Priority,
 ) -> None:
-    decision = decide(message("any", handle=handle), classification, draft, POLICY)
+    decision = decide(message("any", **msg), classification, draft, context or Context(), POLICY, WORKING)
     assert (decision.action, decision.reasons, decision.priority) == (action, reasons, priority)
+    assert (decision.deadline is not None) == (action is Action.REVIEW) and not decision.holding
+
+
+def test_shadow_mode_reviews_everything_and_records_what_the_bot_would_do() -> None:
+    would_send = decide(message("boots?"), cls("sizing"), GOOD, Context(), POLICY, WORKING)
+    assert (would_send.action, would_send.shadow, would_send.reasons) == (
+        Action.REVIEW,
+        Action.AUTO_SEND,
+        ("shadow:sizing",),
+    )
+    would_hold = decide(message("boots?"), cls("sizing", 0.3), GOOD, Context(), POLICY, WORKING)
+    assert would_hold.shadow is Action.REVIEW and would_hold.reasons == ("low_confidence", "shadow:sizing")
+
+
+def test_deadlines_count_working_time_and_off_hours_get_a_holding_reply() -> None:
+    normal = decide(message("my order"), cls("order_problem"), None, Context(), POLICY, WORKING)
+    assert normal.deadline == WORKING + timedelta(hours=4) and not normal.holding
+    # Saturday 22:00: nobody until Monday 8:00, then four working hours.
+    weekend = decide(message("my order"), cls("order_problem"), None, Context(), POLICY, OFF)
+    assert weekend.holding and weekend.deadline == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    # A draft that promises a time: whoever owns the case must keep that promise, even if sooner.
+    promised = said("We'll get back to you within 2 hours.")
+    soon = decide(message("my order"), cls("order_problem"), promised, Context(), POLICY, OFF)
+    assert soon.deadline == OFF + timedelta(hours=2) and "draft:follow_up" in soon.reasons
+
+
+@pytest.mark.parametrize(
+    ("now", "working", "next_person"),
+    [
+        (datetime(2026, 11, 25, 7, 59, tzinfo=UTC), False, datetime(2026, 11, 25, 8, 0, tzinfo=UTC)),
+        (datetime(2026, 11, 25, 19, 59, tzinfo=UTC), True, datetime(2026, 11, 25, 19, 59, tzinfo=UTC)),
+        (datetime(2026, 11, 25, 20, 0, tzinfo=UTC), False, datetime(2026, 11, 26, 8, 0, tzinfo=UTC)),
+        (datetime(2026, 11, 28, 16, 0, tzinfo=UTC), True, datetime(2026, 11, 28, 16, 0, tzinfo=UTC)),  # Sat 9-17
+        (datetime(2026, 12, 24, 21, 0, tzinfo=UTC), False, datetime(2026, 12, 26, 9, 0, tzinfo=UTC)),  # Christmas
+        # Summer time: 8:00 in London is 7:00 UTC.
+        (datetime(2026, 7, 1, 7, 30, tzinfo=UTC), True, datetime(2026, 7, 1, 7, 30, tzinfo=UTC)),
+    ],
+)
+def test_working_time_follows_the_hours_the_zone_and_holidays(
+    now: datetime, working: bool, next_person: datetime
+) -> None:
+    hours = POLICY.decision.review_hours
+    assert is_working(hours, now) is working
+    assert after_working_time(hours, now, 0) == next_person
+
+
+def test_an_hour_of_work_spans_the_closing() -> None:
+    hours = POLICY.decision.review_hours
+    friday_late = datetime(2026, 11, 27, 19, 30, tzinfo=UTC)  # 30 minutes left on Friday, Saturday opens at 9
+    assert after_working_time(hours, friday_late, 60) == datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+
+
+def test_the_demo_policy_stops_what_the_demo_brand_says_needs_a_person() -> None:
+    demo = load_policy(ROOT / "policies")
+    for text, rule in [
+        ("We'll refund you in full.", "draft:promise"),
+        ("Use code SAVE20 for 20% off.", "draft:promise"),
+        ("We'll match that price for you.", "draft:promise"),
+        ("A member of the team will be in touch tomorrow.", "draft:follow_up"),
+        ("Have a look at www.cheap-jackets.biz/deal", "draft:link"),
+    ]:
+        decision = decide(message("q"), cls("delivery_info", 0.99), said(text), Context(), demo, WORKING)
+        assert rule in decision.reasons, text
+    fine = said("Returns are free within 60 days at northwind.example/returns. – Northwind Team")
+    assert decide(message("q"), cls("returns_info", 0.99), fine, Context(), demo, WORKING).action is Action.AUTO_SEND

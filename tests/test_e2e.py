@@ -28,13 +28,14 @@ async def peer() -> AsyncIterator[Receiver]:
 
 @pytest.fixture(scope="module")
 async def service(
-    peer: Receiver, tmp_path_factory: pytest.TempPathFactory, brand_models: Path
+    peer: Receiver, tmp_path_factory: pytest.TempPathFactory, brand_models: Path, policies_dir: Path
 ) -> AsyncIterator[Service]:
     reply_url = await peer.start()
     data = tmp_path_factory.mktemp("e2e")
     env = {
         "BOT_DATA_DIR": str(data / "data"),
         "BOT_MODELS_DIR": str(brand_models),
+        "BOT_POLICIES_DIR": str(policies_dir),
         "BOT_GENERIC_SECRET": SECRET,
         "BOT_GENERIC_REPLY_URL": reply_url,
         "BOT_REVIEW_TOKENS": TOKEN,

@@ -89,21 +89,23 @@ def draft(text: str, **fields: object) -> Draft:
     return Draft(text=text, answerable=True, drafter="llm", **fields)  # type: ignore[arg-type]
 
 
-def test_finish_fits_the_channel_and_refuses_what_it_cannot_make_safe(settings: Settings) -> None:
+def test_finish_fits_the_channel_and_reports_what_it_cannot_make_safe(settings: Settings) -> None:
     brand = load_brand(settings)
     persona = brand.prompts.persona
     delivery = [p for p in brand.passages if p.id.startswith("delivery#")]
     on_x = message("how long is delivery?", channel="x_mention", handle="jo")
     fitted = finish(draft(LONG), on_x, persona, delivery)
-    assert fitted.answerable and len(fitted.text) <= 280 and fitted.text.endswith(SIGN)
+    assert fitted.checks == () and len(fitted.text) <= 280 and fitted.text.endswith(SIGN)
     invented = finish(draft("Hi, delivery takes 8 days. " + SIGN), on_x, persona, delivery)
-    assert not invented.answerable and "numbers its sources don't: 8" in invented.note
+    assert invented.checks == ("ungrounded_number",) and "numbers its sources don't: 8" in invented.note
     banned = finish(draft("We apologise for any inconvenience. " + SIGN), on_x, persona, delivery)
-    assert not banned.answerable and "banned phrases" in banned.note
+    assert banned.checks == ("banned_phrase",) and "banned phrases" in banned.note
     leak = message("my card 4111 1111 1111 1111 was charged twice", handle="jo")
     echoed = finish(draft("Sorry about card 4111111111111111. " + SIGN), leak, persona, delivery)
-    assert "4111" not in echoed.text and not echoed.answerable and "nothing left to say" in echoed.note
+    assert "4111" not in echoed.text and echoed.checks == ("emptied",)
     assert "removed repeated personal data (card, phone)" in echoed.note
+    long_word = finish(draft("x" * 400 + " " + SIGN), on_x, persona, delivery)
+    assert long_word.checks == ("cut_mid_sentence",) and len(long_word.text) <= 280
 
 
 def test_persona_styles_cap_each_channel_at_the_platforms_limit(settings: Settings) -> None:

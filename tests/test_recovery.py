@@ -32,7 +32,13 @@ FAQS = [
 
 
 async def test_killed_worker_is_replaced_without_double_replies(
-    settings: Settings, redis: Redis, fake_llm: FakeLLM, receiver: Receiver, tmp_path: Path, brand_models: Path
+    settings: Settings,
+    redis: Redis,
+    fake_llm: FakeLLM,
+    receiver: Receiver,
+    tmp_path: Path,
+    brand_models: Path,
+    policies_dir: Path,
 ) -> None:
     fake_llm.delay = 3  # long enough to be sure the worker is in the middle of its batch when it dies
     env = {
@@ -40,6 +46,7 @@ async def test_killed_worker_is_replaced_without_double_replies(
         "BOT_REDIS_PREFIX": settings.redis_prefix,
         "BOT_DATA_DIR": str(tmp_path / "data"),
         "BOT_MODELS_DIR": str(brand_models),
+        "BOT_POLICIES_DIR": str(policies_dir),
         "BOT_GENERIC_SECRET": SECRET,
         "BOT_GENERIC_REPLY_URL": await receiver.start(),
         "BOT_LLM_BASE_URL": await fake_llm.start(),

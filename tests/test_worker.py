@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -20,7 +21,8 @@ from bot.draft.llm import LLMDrafter
 from bot.metrics import create_metrics
 from bot.models import Action, CaseState, Context, Reply, Status
 from bot.pipeline import Pipeline
-from bot.store import INBOUND_GROUP, Entry, RedisStore
+from bot.policy.schema import BrandPolicy
+from bot.store import INBOUND_GROUP, OUTBOX_GROUP, Entry, RedisStore
 from bot.worker import Sender, Worker, stable_id
 from tests.conftest import SECRET, message
 from tests.fakes import FakeLLM, Receiver
@@ -31,7 +33,19 @@ async def pipeline(settings: Settings, encoder: TransformersEncoder, models_dir:
     brand = load_brand(settings)
     metrics = create_metrics()
     composer = build_composer(settings, brand, encoder, await open_backend(settings), metrics)
-    return Pipeline(Classifier.build(encoder, brand.policy, models_dir), composer, brand.policy, metrics)
+    classifier = Classifier.build(encoder, brand.policy, models_dir)
+    return Pipeline(classifier, composer, brand.policy, brand.holding, metrics)
+
+
+def with_decision(policy: BrandPolicy, **update: object) -> BrandPolicy:
+    return policy.model_copy(update={"decision": policy.decision.model_copy(update=update)})
+
+
+def off_duty(policy: BrandPolicy) -> BrandPolicy:
+    """The policy with every day of the coming week a holiday: the reviewers are off whenever the test runs."""
+    today = datetime.now(UTC).date()
+    holidays = [today + timedelta(days=d) for d in range(-1, 8)]
+    return with_decision(policy, review_hours=policy.decision.review_hours.model_copy(update={"holidays": holidays}))
 
 
 @pytest.fixture
@@ -73,6 +87,7 @@ async def test_a_hung_model_opens_the_circuit_and_no_message_waits_on_it(
     msgs = [message(text, id=f"m{i}") for i, text in enumerate(questions * 2)]
     await store.enqueue(msgs)
     service = await pipeline(settings, encoder, models_dir)
+    service.policy = with_decision(service.policy, coalesce_seconds=0)  # two batches, as read
     worker = Worker(store, service, settings, create_metrics(), "w1")
     for _ in range(2):  # two batches of four: the first meets the hung model, the second an open circuit
         await worker.handle(await store.read(store.keys.inbound, INBOUND_GROUP, "w1", 4, 100))
@@ -161,4 +176,59 @@ async def test_poison_message_is_dead_lettered_to_a_human(
     [case] = await store.pending_cases()
     assert case.decision.reasons == ("processing_failed",)
     assert await redis.xlen(store.keys.dead) == 1 and await redis.xlen(store.keys.outbox) == 0
+    assert await store.pending_count(store.keys.inbound, INBOUND_GROUP) == 0
+
+
+async def test_off_hours_a_reviewed_message_gets_a_holding_reply_and_keeps_its_case(
+    settings: Settings, encoder: TransformersEncoder, models_dir: Path, store: RedisStore, receiver: Receiver
+) -> None:
+    service = await pipeline(settings, encoder, models_dir)
+    service.policy = off_duty(service.policy)
+    msg = message("my order NW-2231 never turned up and it's been two weeks", id="late", handle="jo")
+    await store.enqueue([msg])
+    metrics = create_metrics()
+    await Worker(store, service, settings, metrics, "w1").handle(
+        await store.read(store.keys.inbound, INBOUND_GROUP, "w1", 10, 100)
+    )
+    [case] = await store.pending_cases()
+    assert case.message.id == "late" and case.decision.holding and case.decision.deadline is not None
+    async with aiohttp.ClientSession() as session:
+        sender = Sender(
+            store,
+            {"generic": GenericChannel(SECRET.encode(), await receiver.start(), session)},
+            settings,
+            metrics,
+            "s1",
+        )
+        await sender.handle(await store.read(store.keys.outbox, OUTBOX_GROUP, "s1", 10, 100))
+    [holding] = receiver.replies
+    assert holding["text"].startswith("Hi @jo, thanks for your message. Our team is offline right now")
+    state = await store.message_state("generic", "late")
+    assert state is not None and state.status is Status.IN_REVIEW  # still the reviewer's
+    assert metrics.holding_replies.labels("generic")._value.get() == 1
+    assert [t.origin for t in (await store.conversation("generic", msg.conversation_id)).turns] == [None, "holding"]
+
+
+async def test_a_burst_of_messages_is_answered_once(
+    settings: Settings, encoder: TransformersEncoder, models_dir: Path, store: RedisStore, redis: Redis
+) -> None:
+    service = await pipeline(settings, encoder, models_dir)
+    burst = [
+        message(text, id=f"b{i}").model_copy(update={"conversation_id": "c-burst"})
+        for i, text in enumerate(["hi there", "quick question", "how much is express delivery?"])
+    ]
+    metrics = create_metrics()
+    worker = Worker(store, service, settings, metrics, "w1")
+    await store.enqueue(burst[:1])
+    handling = asyncio.create_task(worker.handle(await store.read(store.keys.inbound, INBOUND_GROUP, "w1", 10, 100)))
+    await asyncio.sleep(0.5)  # the rest of the burst arrives while the worker waits out the window
+    await store.enqueue(burst[1:])
+    await asyncio.wait_for(handling, 60)
+    states = [await store.message_state("generic", m.id) for m in burst]
+    assert [s.status if s else None for s in states] == [Status.COALESCED, Status.COALESCED, Status.PROCESSING]
+    assert states[0] is not None and states[0].reasons == ("coalesced_into:b2",)
+    [entry] = await redis.xrange(store.keys.outbox)
+    reply = Reply.model_validate_json(entry[1]["m"])
+    assert "£9.95" in reply.text and reply.message.text == "hi there\nquick question\nhow much is express delivery?"
+    assert metrics.coalesced._value.get() == 2
     assert await store.pending_count(store.keys.inbound, INBOUND_GROUP) == 0

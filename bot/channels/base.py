@@ -14,6 +14,7 @@ from bot.models import InboundMessage, Reply
 # persona.yaml may ask for shorter): the platforms' API references for posts, send-message and comment text.
 MAX_CHARS = {
     "x_mention": 280,  # weighted: see reply_length()
+    "x_reply": 280,
     "x_dm": 10_000,
     "messenger": 2_000,
     "instagram_comment": 2_200,
@@ -30,7 +31,7 @@ _X_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))  # code points 
 def reply_length(channel: str, text: str) -> int:
     """A reply's length as its platform counts it: X weighs posts (a link is 23, CJK and emoji count 2), an
     Instagram DM is limited in bytes, everything else in characters."""
-    if channel == "x_mention":
+    if channel in ("x_mention", "x_reply"):
         text = unicodedata.normalize("NFC", text)
         links = _URL.findall(text)
         text = _URL.sub("", text)

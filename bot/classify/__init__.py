@@ -16,6 +16,13 @@ from bot.policy.schema import BrandPolicy
 UNKNOWN = "unknown"
 
 
+def _examples(policy: BrandPolicy) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(intent, text) and (sentiment, text) pairs: what the heads train on."""
+    intents = [(name, text) for name, spec in policy.intents.intents.items() for text in spec.examples]
+    feelings = [(str(name), text) for name, texts in policy.sentiment.sentiments.items() for text in texts]
+    return intents, feelings
+
+
 class Classifier:
     """The trained intent and sentiment heads and the risk lexicon over a shared encoder.
 
@@ -30,12 +37,14 @@ class Classifier:
         risk: RiskDetector,
         unknown_below: float = 0.0,
         sentiment: Head | None = None,
+        trained_on: object = None,
     ) -> None:
         self.encoder = encoder
         self.head = head
         self.risk = risk
         self.unknown_below = unknown_below
         self.sentiment = sentiment
+        self.trained_on = trained_on  # the examples of the heads, to tell whether a new policy changed them
 
     @classmethod
     def build(
@@ -43,8 +52,7 @@ class Classifier:
     ) -> Classifier:
         """Tune the encoder's top layers and train the heads on the policy's examples, or load what was tuned
         and trained on the very same ones (and the same encoder and settings) before."""
-        intents = [(name, text) for name, spec in policy.intents.intents.items() for text in spec.examples]
-        feelings = [(str(name), text) for name, texts in policy.sentiment.sentiments.items() for text in texts]
+        intents, feelings = _examples(policy)
         encoder.tune_top(tuned_layers, intents, cache_dir)
         tuned = f"{encoder.fingerprint}-top{tuned_layers}"
         head = trained(cache_dir, "intent", tuned, intents, lambda texts: encoder.embed(texts).intent)
@@ -54,7 +62,15 @@ class Classifier:
             RiskDetector(policy.risk, head.labels),
             policy.intents.unknown_threshold,
             trained(cache_dir, "sentiment", encoder.fingerprint, feelings, lambda texts: encoder.embed(texts).general),
+            (intents, feelings),
         )
+
+    def adopt(self, policy: BrandPolicy) -> bool:
+        """Take a reloaded policy's risk lexicon and unknown threshold at once. The heads stay as trained:
+        False when the policy's examples differ from theirs (retraining waits for `train` and a restart)."""
+        self.risk = RiskDetector(policy.risk, self.head.labels)
+        self.unknown_below = policy.intents.unknown_threshold
+        return _examples(policy) == self.trained_on
 
     async def classify_many(self, texts: Sequence[str]) -> tuple[list[Classification], np.ndarray]:
         """Classifications and the general vectors of the texts (reused for knowledge retrieval)."""

@@ -41,7 +41,7 @@ def read_labelled(path: Path, text_col: str, label_col: str) -> Labelled:
     texts, labels = [], []
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            for line, row in _rows(path, handle, (text_col, label_col)):
+            for line, row in rows(path, handle, (text_col, label_col)):
                 text, label = str(row.get(text_col) or "").strip(), str(row.get(label_col) or "").strip()
                 if not text or not label:
                     raise ConfigError(f"{path}:{line}: empty {text_col if not text else label_col}")
@@ -56,9 +56,12 @@ def read_labelled(path: Path, text_col: str, label_col: str) -> Labelled:
     return Labelled(texts, labels)
 
 
-def _rows(path: Path, handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, object]]]:
+JSON_LINES = (".jsonl", ".ndjson")
+
+
+def rows(path: Path, handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, object]]]:
     """(line number, row) pairs of a CSV or JSON Lines file."""
-    if path.suffix == ".jsonl":
+    if path.suffix in JSON_LINES:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

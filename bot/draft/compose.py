@@ -25,27 +25,25 @@ logger = logging.getLogger(__name__)
 
 
 def finish(draft: Draft, message: InboundMessage, persona: Persona, facts: list[Passage]) -> Draft:
-    """The draft fitted to the message's channel and checked; anything it could not make safe turns it into
-    a draft a person must look at (answerable=False), with the reason in its note."""
+    """The draft fitted to the message's channel and checked. What it fixed is in the note; what it could not
+    make safe is in `checks`, which the policy turns into reasons for a person to look."""
     style = persona.style(message.channel)
     text = limit_emoji(draft.text, style.emoji)
     text, removed = drop_repeated_personal_data(text, message.text)
     assert style.max_chars is not None  # Persona.style() always makes it concrete
     text, cut = fit_length(text, style.max_chars, persona.sign_off, partial(reply_length, message.channel))
-    problems = [f"removed repeated personal data ({', '.join(sorted(set(removed)))})"] if removed else []
-    unsafe = []
-    if cut:
-        unsafe.append("cut mid-sentence to fit the channel")
+    notes = [draft.note] + ([f"removed repeated personal data ({', '.join(sorted(set(removed)))})"] if removed else [])
     loose = ungrounded_numbers(text, [p.text for p in facts] + [persona.sign_off, message.text, message.author.handle])
-    if loose:
-        unsafe.append(f"states numbers its sources don't: {', '.join(loose)}")
     banned = [phrase for phrase in persona.banned_phrases if phrase.lower() in text.lower()]
-    if banned:
-        unsafe.append(f"uses banned phrases: {', '.join(banned)}")
-    if draft.text.strip() and not text.removesuffix(persona.sign_off).strip():
-        unsafe.append("nothing left to say")
-    note = "; ".join(part for part in (draft.note, *problems, *unsafe) if part)
-    return draft.model_copy(update={"text": text, "answerable": draft.answerable and not unsafe, "note": note})
+    found = {
+        "cut_mid_sentence": (cut, "cut mid-sentence to fit the channel"),
+        "ungrounded_number": (bool(loose), f"states numbers its sources don't: {', '.join(loose)}"),
+        "banned_phrase": (bool(banned), f"uses banned phrases: {', '.join(banned)}"),
+        "emptied": (bool(draft.text.strip()) and not text.removesuffix(persona.sign_off).strip(), "nothing left"),
+    }
+    checks = tuple(name for name, (applies, _) in found.items() if applies)
+    notes += [found[name][1] for name in checks]
+    return draft.model_copy(update={"text": text, "checks": checks, "note": "; ".join(n for n in notes if n)})
 
 
 class Composer:
@@ -73,7 +71,7 @@ class Composer:
         facts = passages + [self.knowledge.by_id[s] for s in draft.sources if s in self.knowledge.by_id]
         draft = finish(draft, message, self.persona, facts)
         draft = draft.model_copy(update={"retrieved": tuple(p.id for p in passages)})
-        self.metrics.drafts.labels(draft.drafter, "yes" if draft.answerable else "no").inc()
+        self.metrics.drafts.labels(draft.drafter, "yes" if draft.answerable and not draft.checks else "no").inc()
         return draft
 
     async def _write(

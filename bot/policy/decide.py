@@ -1,23 +1,39 @@
-"""The one decision that matters: what goes out without a human. Pure: records in, Decision out.
+"""The one decision that matters: what goes out without a human. Pure: records and `now` in, Decision out.
 
-Every rule that fires is listed in the reasons, not only the one that set the action, so a reviewer
-(and a replay) sees the whole picture. The action is the most cautious one any rule asks for.
+Every rule that fires is listed in the reasons, not only the one that set the action, so a reviewer (and
+a replay) sees the whole picture. The action is the most cautious one any rule asks for. The rules are
+tables below: input rules look at the message, its classification and the conversation; draft rules look
+at what the bot would say.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
 from bot.channels.base import MAX_CHARS, reply_length
-from bot.models import Action, Classification, Decision, Draft, InboundMessage, Priority
+from bot.models import Action, Classification, Context, Decision, Draft, InboundMessage, Priority
+from bot.policy.hours import after_working_time, is_working
 from bot.policy.schema import BrandPolicy, Mode
 
 _RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
+# A URL, or a bare domain (not an @handle or an e-mail's local part).
+_LINK = re.compile(r"https?://[^\s)]+|(?<![@\w.])(?:[a-z0-9-]+\.)+[a-z]{2,}\b(?:/[^\s)]*)?", re.IGNORECASE)
+_WITHIN = re.compile(r"\bwithin\s+(\d+)\s+(hour|day|working day)s?\b", re.IGNORECASE)
+
+Fired = tuple[str, Priority]
 
 
 def ignore_reasons(message: InboundMessage, cls: Classification, policy: BrandPolicy) -> list[str]:
-    """Why a message needs no answer at all (the brand's own posts, spam); empty if it does."""
+    """Why a message needs no answer at all (the brand's own posts, bots, spam); empty if it does."""
     reasons = []
-    if message.author.handle.lstrip("@").lower() in policy.decision.own_accounts:
+    handle = message.author.handle.lstrip("@")
+    if handle.lower() in policy.decision.own_accounts:
         reasons.append("own_account")
+    if any(re.search(pattern, handle) for pattern in policy.decision.bot_handles):
+        reasons.append("bot_author")
     spec = policy.intents.intents.get(cls.intent)
     confident = cls.confidence >= policy.decision.confidence_threshold
     if spec is not None and spec.mode is Mode.IGNORE and confident and not cls.risk_flags:
@@ -25,29 +41,114 @@ def ignore_reasons(message: InboundMessage, cls: Classification, policy: BrandPo
     return reasons
 
 
-def review_reasons(message: InboundMessage, cls: Classification, draft: Draft | None, policy: BrandPolicy) -> list[str]:
-    """Why a human must see this message before anything is sent; empty if nothing stops it."""
-    reasons = [f"risk:{flag.name}" for flag in cls.risk_flags]
+def _negative(cls: Classification) -> float:
+    return (cls.sentiment_score or 0.0) if cls.sentiment == "negative" else 0.0
+
+
+def _brand_turns_since(context: Context, since: datetime, origin: str) -> int:
+    return sum(1 for t in context.turns if t.role == "brand" and t.origin == origin and t.at >= since)
+
+
+def input_rules(
+    message: InboundMessage, cls: Classification, context: Context, policy: BrandPolicy, now: datetime
+) -> list[Fired]:
+    """Rules on the message, its classification and the conversation so far."""
+    rules = policy.decision
     spec = policy.intents.intents.get(cls.intent)
-    if spec is None or spec.mode is not Mode.AUTO:
-        reasons.append(f"intent_mode:{cls.intent}")
-    if cls.confidence < policy.decision.confidence_threshold:
-        reasons.append("low_confidence")
+    fired: list[Fired] = [(f"risk:{flag.name}", Priority(flag.priority)) for flag in cls.risk_flags]
+    checks: list[tuple[bool, str, Priority]] = [
+        (spec is None or spec.mode in (Mode.REVIEW, Mode.IGNORE), f"intent_mode:{cls.intent}", Priority.NORMAL),
+        (cls.confidence < rules.confidence_threshold, "low_confidence", Priority.NORMAL),
+        (
+            message.author.followers >= rules.reach_followers and cls.confidence < rules.reach_confidence,
+            "reach",
+            Priority.HIGH,
+        ),
+        (message.public and _negative(cls) >= (rules.public_negative or 2), "public_negative", Priority.NORMAL),
+        (
+            _brand_turns_since(context, now - timedelta(hours=rules.human_hold_hours), "reviewer") > 0,
+            "human_owned",
+            Priority.NORMAL,
+        ),
+        (
+            any(
+                t.role == "customer"
+                and t.intent == cls.intent
+                and t.at >= now - timedelta(hours=rules.repeat_contact_hours)
+                for t in context.turns
+            ),
+            "repeat_contact",
+            Priority.NORMAL,
+        ),
+        (
+            _brand_turns_since(context, now - timedelta(hours=1), "bot") >= rules.max_auto_replies_per_hour,
+            "loop_limit",
+            Priority.NORMAL,
+        ),
+    ]
+    return fired + [(reason, priority) for applies, reason, priority in checks if applies]
+
+
+def _foreign_links(text: str, allowed: list[str]) -> list[str]:
+    hosts = [urlsplit(link if "://" in link else "//" + link).hostname or "" for link in _LINK.findall(text)]
+    return [h for h in hosts if not any(h == d or h.endswith("." + d) for d in allowed)]
+
+
+def draft_rules(message: InboundMessage, draft: Draft | None, policy: BrandPolicy) -> list[Fired]:
+    """Rules on what the bot would say."""
     if draft is None or not draft.answerable or not draft.text.strip():
-        reasons.append("no_grounded_draft")
-    else:
-        if reply_length(message.channel, draft.text) > MAX_CHARS.get(message.channel, min(MAX_CHARS.values())):
-            reasons.append("too_long")  # the drafter fits replies to the channel: this is a safety net
-    return reasons
+        return [("no_grounded_draft", Priority.NORMAL)]
+    rules = policy.decision
+    checks: list[tuple[Callable[[str], bool], str]] = [
+        (
+            lambda t: reply_length(message.channel, t) > MAX_CHARS.get(message.channel, min(MAX_CHARS.values())),
+            "too_long",
+        ),
+        (lambda t: bool(_foreign_links(t, rules.allowed_link_domains)), "link"),
+        (lambda t: any(re.search(p, t, re.IGNORECASE) for p in rules.forbidden_promises), "promise"),
+        (lambda t: any(re.search(p, t, re.IGNORECASE) for p in rules.follow_up_promises), "follow_up"),
+    ]
+    fired = [(f"draft:{check}", Priority.NORMAL) for check in draft.checks]
+    return fired + [(f"draft:{name}", Priority.NORMAL) for applies, name in checks if applies(draft.text)]
 
 
-def decide(message: InboundMessage, cls: Classification, draft: Draft | None, policy: BrandPolicy) -> Decision:
-    """auto_send only when no rule objects; ignore only the brand's own posts and confident spam."""
+def deadline(policy: BrandPolicy, priority: Priority, draft: Draft | None, now: datetime) -> datetime:
+    """When a reviewer must have answered: the priority's SLA in working time, or sooner if the draft
+    promised the customer a time (whoever owns that promise must keep it)."""
+    due = after_working_time(policy.decision.review_hours, now, policy.decision.sla_minutes[priority])
+    promised = _WITHIN.search(draft.text) if draft is not None else None
+    if promised:
+        count, unit = int(promised.group(1)), promised.group(2).lower()
+        due = min(due, now + (timedelta(hours=count) if unit == "hour" else timedelta(days=count)))
+    return due
+
+
+def decide(
+    message: InboundMessage,
+    cls: Classification,
+    draft: Draft | None,
+    context: Context,
+    policy: BrandPolicy,
+    now: datetime,
+) -> Decision:
+    """auto_send only when no rule objects; ignore only the brand's own posts, bots and confident spam."""
     ignored = ignore_reasons(message, cls, policy)
     if ignored:
         return Decision(action=Action.IGNORE, reasons=tuple(ignored))
-    reasons = review_reasons(message, cls, draft, policy)
-    if reasons:
-        priorities = [Priority(flag.priority) for flag in cls.risk_flags] or [Priority.NORMAL]
-        return Decision(action=Action.REVIEW, reasons=tuple(reasons), priority=min(priorities, key=_RANK.__getitem__))
-    return Decision(action=Action.AUTO_SEND, reasons=(f"intent_auto:{cls.intent}",))
+    fired = input_rules(message, cls, context, policy, now) + draft_rules(message, draft, policy)
+    spec = policy.intents.intents.get(cls.intent)
+    shadow = None
+    if spec is not None and spec.mode is Mode.SHADOW:
+        shadow = Action.REVIEW if fired else Action.AUTO_SEND
+        fired.append((f"shadow:{cls.intent}", Priority.NORMAL))
+    if not fired:
+        return Decision(action=Action.AUTO_SEND, reasons=(f"intent_auto:{cls.intent}",))
+    priority = min((p for _, p in fired), key=_RANK.__getitem__)
+    return Decision(
+        action=Action.REVIEW,
+        reasons=tuple(reason for reason, _ in fired),
+        priority=priority,
+        deadline=deadline(policy, priority, draft, now),
+        holding=not is_working(policy.decision.review_hours, now),
+        shadow=shadow,
+    )

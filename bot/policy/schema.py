@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from enum import StrEnum
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.models import Priority
+
+
+def valid_patterns(value: list[str]) -> list[str]:
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {error}") from error
+    return value
 
 
 class Strict(BaseModel):
@@ -18,12 +29,18 @@ class Strict(BaseModel):
 class Mode(StrEnum):
     AUTO = "auto"
     REVIEW = "review"
+    SHADOW = (
+        "shadow"  # decided and drafted as if auto, but a person always reviews; the case says what the bot would do
+    )
     IGNORE = "ignore"
 
 
 class IntentSpec(Strict):
     description: str = Field(min_length=1)
-    mode: Mode = Field(description="auto: may be sent without a human; review: always a human; ignore: no answer.")
+    mode: Mode = Field(
+        description="auto: may be sent without a human; review: always a human; shadow: a human, recording what "
+        "the bot would have done; ignore: no answer."
+    )
     examples: list[str] = Field(min_length=2, description="Utterances the classifier trains on.")
 
 
@@ -62,26 +79,97 @@ class RiskFlagSpec(Strict):
     @field_validator("patterns")
     @classmethod
     def _compiles(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {error}") from error
-        return value
+        return valid_patterns(value)
 
 
 class RiskLexicon(Strict):
     flags: dict[str, RiskFlagSpec]
 
 
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class ReviewHours(Strict):
+    """When reviewers work; outside these hours a message for review gets a holding reply at once."""
+
+    timezone: str = Field(description="IANA time zone of the hours, e.g. Europe/London.")
+    weekly: dict[Day, str] = Field(
+        min_length=1, description='Opening hours per weekday, "08:00-20:00"; a missing day is closed.'
+    )
+    holidays: list[date] = Field(default_factory=list, description="Dates the reviewers don't work.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @field_validator("weekly")
+    @classmethod
+    def _spans(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {day: span for day, span in value.items() if not _CLOCK.match(span) or span[:5] >= span[6:]}
+        if bad:
+            raise ValueError(f'hours must read "HH:MM-HH:MM", opening before closing: {bad}')
+        return value
+
+
 class DecisionPolicy(Strict):
     confidence_threshold: float = Field(ge=0, le=1, description="Below it, a message goes to a human.")
     own_accounts: list[str] = Field(default_factory=list, description="The brand's handles: their posts are ignored.")
+    bot_handles: list[str] = Field(
+        default_factory=list, description="Regular expressions of handles that are bots: never answered."
+    )
+    reach_followers: int = Field(
+        100_000, gt=0, description="Authors this large are answered alone only when the bot is very sure."
+    )
+    reach_confidence: float = Field(0.9, ge=0, le=1, description="The intent confidence a large author needs.")
+    public_negative: float | None = Field(
+        0.7, ge=0, le=1, description="A public post at least this likely negative goes to a person; null: off."
+    )
+    human_hold_hours: float = Field(
+        24, ge=0, description="After a reviewer replies in a conversation, the bot stays out of it this long."
+    )
+    repeat_contact_hours: float = Field(
+        72, ge=0, description="The same customer writing again on the same intent within this time: a person."
+    )
+    max_auto_replies_per_hour: int = Field(3, gt=0, description="Loop protection, per conversation.")
+    allowed_link_domains: list[str] = Field(
+        default_factory=list, description="A draft may link only to these domains (and their subdomains)."
+    )
+    forbidden_promises: list[str] = Field(
+        default_factory=list, description="Regular expressions of promises a draft may not make alone."
+    )
+    follow_up_promises: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions of a promise to get back to the customer: a person must own it.",
+    )
+    sla_minutes: dict[Priority, int] = Field(description="Review deadline per priority, in reviewer working time.")
+    review_hours: ReviewHours
+    coalesce_seconds: float = Field(
+        3.0, ge=0, description="Messages of one customer in one conversation this close together: answered once."
+    )
 
     @field_validator("own_accounts")
     @classmethod
     def _lower(cls, value: list[str]) -> list[str]:
         return [handle.lstrip("@").lower() for handle in value]
+
+    @field_validator("bot_handles", "forbidden_promises", "follow_up_promises")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        return valid_patterns(value)
+
+    @field_validator("sla_minutes")
+    @classmethod
+    def _every_priority(cls, value: dict[Priority, int]) -> dict[Priority, int]:
+        missing = sorted(p.value for p in Priority if p not in value)
+        if missing:
+            raise ValueError(f"needs a deadline for every priority; missing {missing}")
+        return value
 
 
 class SentimentExamples(Strict):

@@ -1,0 +1,83 @@
+"""`python -m bot replay`: the real pipeline on a file of messages, nothing sent; the policy's quality bar
+(every must-review message goes to a person) on messages of our own, and a policy change compared."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROOT
+
+SAMPLE = ROOT / "tests" / "data" / "routing_sample.jsonl"
+WEDNESDAY_MORNING = "2026-11-25T10:00:00Z"
+
+
+def replay(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "replay", *args],
+        cwd=ROOT,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"} | env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_every_message_that_must_be_reviewed_is_and_a_policy_change_is_shown(
+    tmp_path: Path, brand_models: Path
+) -> None:
+    env = {"BOT_MODELS_DIR": str(brand_models), "BOT_DATA_DIR": str(tmp_path)}
+    changed = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", changed)
+    intents = (changed / "intents.yaml").read_text()
+    (changed / "intents.yaml").write_text(
+        re.sub(r"(  delivery_info:\n    description: [^\n]*\n    mode: )auto", r"\1review", intents)
+    )
+    out = lines(replay(str(SAMPLE), "--now", WEDNESDAY_MORNING, "--against", str(changed), env=env))
+    rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
+    decided, differences, summary = out[: len(rows)], out[len(rows) : -1], out[-1]
+    assert [d["id"] for d in decided] == [r["id"] for r in rows]
+    by_id = {d["id"]: d for d in decided}
+    for row in rows:
+        got = by_id[row["id"]]
+        assert set(got) >= {"id", "action", "priority", "intent", "confidence", "reasons", "draft"}
+        if row["must_review"]:
+            assert got["action"] == "review", (row["text"], got)
+    assert summary["must_review"] == 16 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
+    assert summary["auto_rate"] >= 0.85 and summary["ignore_rate"] == 1.0
+    express = next(d for d in decided if d["intent"] == "delivery_info" and d["action"] == "auto_send")
+    assert "£9.95" in express["draft"]
+    # The other policy sends delivery questions to a person: exactly those decisions change, and say why.
+    assert differences and all(d["change"] == "auto_send -> review" for d in differences)
+    assert all(d["only_against"] == ["intent_mode:delivery_info"] for d in differences)
+    assert summary["changed"] == len(differences) and summary["against"]["auto_send"] < summary["auto_send"]
+
+
+def test_off_hours_review_gets_a_holding_reply_and_a_bad_line_is_named(tmp_path: Path, brand_models: Path) -> None:
+    env = {"BOT_MODELS_DIR": str(brand_models), "BOT_DATA_DIR": str(tmp_path)}
+    messages = tmp_path / "two.jsonl"
+    message = {"id": "late", "channel": "messenger", "public": False, "author_handle": "jo", "author_followers": 3}
+    messages.write_text(
+        json.dumps(message | {"text": "my order NW-1234 never arrived and it's been two weeks"})
+        + "\n"
+        + json.dumps(message | {"id": "worse", "text": "I can't go on, I want to end it all"})
+        + "\n"
+    )
+    saturday_night = "2026-11-28T22:00:00Z"
+    late, worse, _ = lines(replay(str(messages), "--now", saturday_night, env=env))
+    assert late["action"] == "review" and "by 12:00 on Monday" in late["holding_reply"]
+    assert worse["priority"] == "urgent" and "looking at this now" in worse["holding_reply"]
+    messages.write_text(json.dumps(message | {"text": "hi"}) + "\n{not json\n")
+    broken = replay(str(messages), env=env)
+    assert broken.returncode == 2 and f"{messages}:2: not JSON" in broken.stderr
