@@ -16,6 +16,7 @@ from bot.draft.holding import Holding
 from bot.metrics import Metrics
 from bot.models import Classification, Context, InboundMessage, Outcome, Priority
 from bot.policy.decide import decide, ignore_reasons
+from bot.policy.hours import after_working_time
 from bot.policy.schema import BrandPolicy
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,11 @@ class Pipeline:
         self.holding = holding
         self.metrics = metrics
 
-    async def run(self, batch: Sequence[tuple[InboundMessage, Context]], now: datetime | None = None) -> list[Outcome]:
-        """The batch's outcomes; `now` is the decision time (a replay sets it, the service reads the clock)."""
+    async def run(
+        self, batch: Sequence[tuple[InboundMessage, Context]], now: datetime | None = None, backlog: int = 0
+    ) -> list[Outcome]:
+        """The batch's outcomes; `now` is the decision time (a replay sets it, the service reads the clock),
+        `backlog` the cases waiting for reviewers (it pushes back what a holding reply promises)."""
         now = now or datetime.now(UTC)
         policy = self.policy  # one policy for the whole batch, even if a reload swaps it meanwhile
         started = time.perf_counter()
@@ -49,7 +53,7 @@ class Pipeline:
         return list(
             await asyncio.gather(
                 *(
-                    self._finish(message, context, cls, vector, policy, now)
+                    self._finish(message, context, cls, vector, policy, now, backlog)
                     for (message, context), cls, vector in zip(batch, classifications, vectors, strict=True)
                 )
             )
@@ -63,6 +67,7 @@ class Pipeline:
         vector: np.ndarray,
         policy: BrandPolicy,
         now: datetime,
+        backlog: int,
     ) -> Outcome:
         draft = None
         if not ignore_reasons(message, cls, policy):  # no need to draft what nobody will answer
@@ -83,8 +88,11 @@ class Pipeline:
             ",".join(decision.reasons),
         )
         holding = None
-        if decision.holding:  # reviewers are off: tell the customer now when a person will answer
-            holding = self.holding.text(message, decision, now, policy.decision.review_hours.timezone)
+        if decision.holding and decision.deadline is not None:  # reviewers are off: say when a person answers
+            hours = policy.decision.review_hours
+            queue = after_working_time(hours, now, backlog * policy.decision.review_minutes_per_case)
+            answer_by = max(decision.deadline, queue)
+            holding = self.holding.text(message, decision.priority, answer_by, now, hours.timezone)
             if decision.priority is Priority.URGENT:
                 self.metrics.urgent_off_hours.inc()
         return Outcome(message=message, classification=cls, draft=draft, decision=decision, holding_reply=holding)

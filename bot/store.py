@@ -313,6 +313,10 @@ class RedisStore:
         pipe.set(self.keys.case(case.case_id), case.model_dump_json())
         pipe.zadd(self.keys.reviews, {case.case_id: rank * 1e11 + case.created_at.timestamp()})
 
+    async def backlog(self) -> int:
+        """Cases waiting for a reviewer."""
+        return int(await self.redis.zcard(self.keys.reviews))
+
     async def pending_cases(self, limit: int = 100) -> list[ReviewCase]:
         """Open cases, most urgent first, then oldest first."""
         ids = cast(list[str], await self.redis.zrange(self.keys.reviews, 0, limit - 1))

@@ -179,10 +179,11 @@ class Worker(Consumer):
         contexts = await asyncio.gather(
             *(self.store.conversation(message.channel, message.conversation_id) for _, message in leads)
         )
+        backlog = await self.store.backlog()
         heartbeat = asyncio.create_task(self._keep_claimed([entry.entry_id for entry, _ in batch]))
         try:
             outcomes = await self.pipeline.run(
-                [(message, context) for (_, message), context in zip(leads, contexts, strict=True)]
+                [(message, context) for (_, message), context in zip(leads, contexts, strict=True)], backlog=backlog
             )
         finally:
             heartbeat.cancel()

@@ -3,11 +3,14 @@ arithmetic behind review deadlines and holding replies."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.errors import ConfigError
 from bot.models import Action, Classification, Context, Draft, Priority, RiskFlag, Turn
 from bot.policy.decide import decide
 from bot.policy.hours import after_working_time, is_working
@@ -292,6 +295,9 @@ def test_deadlines_count_working_time_and_off_hours_get_a_holding_reply() -> Non
     promised = said("We'll get back to you within 2 hours.")
     soon = decide(message("my order"), cls("order_problem"), promised, Context(), POLICY, OFF)
     assert soon.deadline == OFF + timedelta(hours=2) and "draft:follow_up" in soon.reasons
+    quiet = policy(no_holding_reply=["legal_threat"])
+    threat = decide(message("lawyer"), cls("order_problem", 0.9, LEGAL), None, Context(), quiet, OFF)
+    assert threat.action is Action.REVIEW and not threat.holding  # no automatic words to a legal threat
 
 
 @pytest.mark.parametrize(
@@ -333,3 +339,13 @@ def test_the_demo_policy_stops_what_the_demo_brand_says_needs_a_person() -> None
         assert rule in decision.reasons, text
     fine = said("Returns are free within 60 days at northwind.example/returns. – Northwind Team")
     assert decide(message("q"), cls("returns_info", 0.99), fine, Context(), demo, WORKING).action is Action.AUTO_SEND
+
+
+def test_a_policy_naming_an_unknown_flag_is_refused(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "policies", tmp_path, dirs_exist_ok=True)
+    text = (tmp_path / "decision.yaml").read_text()
+    (tmp_path / "decision.yaml").write_text(
+        text.replace("no_holding_reply: [violence_threat", "no_holding_reply: [nope")
+    )
+    with pytest.raises(ConfigError, match=r"decision.yaml: no_holding_reply: nope not defined in risk.yaml"):
+        load_policy(tmp_path)

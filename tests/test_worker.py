@@ -21,10 +21,11 @@ from bot.draft.llm import LLMDrafter
 from bot.metrics import create_metrics
 from bot.models import Action, CaseState, Context, Reply, Status
 from bot.pipeline import Pipeline
+from bot.policy.load import load_policy
 from bot.policy.schema import BrandPolicy
 from bot.store import INBOUND_GROUP, OUTBOX_GROUP, Entry, RedisStore
 from bot.worker import Sender, Worker, stable_id
-from tests.conftest import SECRET, message
+from tests.conftest import ROOT, SECRET, message
 from tests.fakes import FakeLLM, Receiver
 
 
@@ -232,3 +233,17 @@ async def test_a_burst_of_messages_is_answered_once(
     assert "£9.95" in reply.text and reply.message.text == "hi there\nquick question\nhow much is express delivery?"
     assert metrics.coalesced._value.get() == 2
     assert await store.pending_count(store.keys.inbound, INBOUND_GROUP) == 0
+
+
+async def test_a_long_review_queue_pushes_back_what_the_holding_reply_promises(
+    settings: Settings, encoder: TransformersEncoder, models_dir: Path
+) -> None:
+    service = await pipeline(settings, encoder, models_dir)
+    demo_hours = load_policy(ROOT / "policies").decision.review_hours  # the test settings work around the clock
+    service.policy = with_decision(service.policy, review_hours=demo_hours)
+    saturday_night = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+    msg = [(message("my order NW-2231 never turned up", handle="jo"), Context())]
+    [empty] = await service.run(msg, saturday_night, backlog=0)
+    [busy] = await service.run(msg, saturday_night, backlog=180)  # 180 cases × 5 minutes: 15 working hours
+    assert empty.holding_reply is not None and "by 12:00 on Monday" in empty.holding_reply
+    assert busy.holding_reply is not None and "by 11:00 on Tuesday" in busy.holding_reply

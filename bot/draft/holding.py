@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.draft.grounding import numbers
 from bot.draft.prompts import Persona, compile_template, display_name, environment
 from bot.errors import ConfigError
-from bot.models import Decision, InboundMessage, Priority
+from bot.models import InboundMessage, Priority
 from bot.policy.load import read_yaml, validate
 
 
@@ -55,10 +55,8 @@ class Holding:
             if numbers(sample) - numbers("by 9:00 tomorrow" + persona.sign_off):
                 raise ConfigError(f"{path}: a holding reply states no facts, so no numbers of its own")
 
-    def text(self, message: InboundMessage, decision: Decision, now: datetime, zone: str) -> str:
+    def text(self, message: InboundMessage, priority: Priority, answer_by: datetime, now: datetime, zone: str) -> str:
         name = display_name(message, self.persona.style(message.channel))
-        if decision.priority is Priority.URGENT or decision.deadline is None:
+        if priority is Priority.URGENT:
             return self.urgent.render(name=name, sign_off=self.persona.sign_off).strip()
-        return self.later.render(
-            name=name, when=when(decision.deadline, now, zone), sign_off=self.persona.sign_off
-        ).strip()
+        return self.later.render(name=name, when=when(answer_by, now, zone), sign_off=self.persona.sign_off).strip()

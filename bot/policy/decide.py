@@ -149,6 +149,7 @@ def decide(
         reasons=tuple(reason for reason, _ in fired),
         priority=priority,
         deadline=deadline(policy, priority, draft, now),
-        holding=not is_working(policy.decision.review_hours, now),
+        holding=not is_working(policy.decision.review_hours, now)
+        and not any(flag.name in policy.decision.no_holding_reply for flag in cls.risk_flags),
         shadow=shadow,
     )

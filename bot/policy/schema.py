@@ -149,6 +149,12 @@ class DecisionPolicy(Strict):
     )
     sla_minutes: dict[Priority, int] = Field(description="Review deadline per priority, in reviewer working time.")
     review_hours: ReviewHours
+    review_minutes_per_case: float = Field(
+        5, ge=0, description="A reviewer's time per case: with the queue, when a holding reply says a person answers."
+    )
+    no_holding_reply: list[str] = Field(
+        default_factory=list, description="Risk flags whose messages get no holding reply (threats, abuse)."
+    )
     coalesce_seconds: float = Field(
         3.0, ge=0, description="Messages of one customer in one conversation this close together: answered once."
     )
