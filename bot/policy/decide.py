@@ -64,7 +64,11 @@ def input_rules(
             "reach",
             Priority.HIGH,
         ),
-        (message.public and _negative(cls) >= (rules.public_negative or 2), "public_negative", Priority.NORMAL),
+        (
+            rules.public_negative is not None and message.public and _negative(cls) >= rules.public_negative,
+            "public_negative",
+            Priority.NORMAL,
+        ),
         (
             _brand_turns_since(context, now - timedelta(hours=rules.human_hold_hours), "reviewer") > 0,
             "human_owned",
