@@ -29,6 +29,8 @@ from bot.metrics import create_metrics
 from bot.models import Author, InboundMessage
 from bot.policy.load import load_policy, write_unknown_threshold
 from bot.policy.schema import BrandPolicy
+from bot.review.accounts import manage_users
+from bot.review.users import Role
 
 SERVERS = {
     "serve": "run the web server, the workers and the sender in one process (embedded Redis by default)",
@@ -104,6 +106,15 @@ def parser() -> argparse.ArgumentParser:
     )
     drafting.add_argument("--handle", default="customer", help="the customer's handle (default customer)")
     drafting.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    text = "manage reviewer accounts (in the service's Redis: BOT_REDIS_URL, or serve's embedded one)"
+    users = commands.add_parser("users", help=text, description=text)
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    adding = user_commands.add_parser("add", help="create a user; prints its one-time password and API token")
+    adding.add_argument("name", help="lower case letters, digits, . _ - (2 to 32)")
+    adding.add_argument("--role", choices=[role.value for role in Role], default=Role.REVIEWER.value)
+    user_commands.add_parser("list", help="the users and their roles")
+    removing = user_commands.add_parser("remove", help="delete a user (their token stops working at once)")
+    removing.add_argument("name")
     text = "run messages (JSON Lines) through the real pipeline, sending nothing: one JSON line each, then a summary"
     replaying = commands.add_parser("replay", help=text, description=text)
     replaying.add_argument(
@@ -310,6 +321,7 @@ TOOLS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "train": lambda settings, _: train(settings),
     "draft": draft,
     "replay": replay_file,
+    "users": manage_users,
     "eval-intents": eval_intents,
     "eval-sentiment": eval_sentiment,
     "eval-risk": eval_risk,

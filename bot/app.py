@@ -40,7 +40,7 @@ from bot.draft.openai_chat import OpenAIChat
 from bot.draft.prompts import Prompts
 from bot.embedded import EmbeddedRedis
 from bot.ingest import webhook
-from bot.keys import CHANNELS, METRICS, MODEL_READY, REDIS, SETTINGS, STORE
+from bot.keys import CHANNELS, METRICS, MODEL_READY, REDIS, SETTINGS, STORE, USERS
 from bot.metrics import Metrics, create_metrics
 from bot.pipeline import Pipeline
 from bot.policy.load import load_policy
@@ -48,6 +48,7 @@ from bot.policy.reload import PolicyWatcher
 from bot.policy.schema import BrandPolicy
 from bot.review.api import add_routes as add_review_routes
 from bot.review.auth import bearer_auth
+from bot.review.users import UserStore
 from bot.store import RedisStore
 from bot.worker import Sender, Worker
 
@@ -130,6 +131,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = Redis.from_url(url, decode_responses=True, health_check_interval=30)
     app[REDIS] = redis
     app[STORE] = RedisStore(redis, settings.redis_prefix, ttl_s=settings.dedup_ttl_s)
+    app[USERS] = UserStore(redis, settings.redis_prefix)
     await app[STORE].setup()
     yield
     await redis.aclose()

@@ -44,6 +44,18 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0" if self.port else f"unix://{self.socket}?db=0"
 
+    async def answers(self) -> bool:
+        """Whether a server (another process's, e.g. a running `serve`) already answers on this directory's socket."""
+        if not self.socket.exists():
+            return False
+        client = Redis.from_url(self.url)
+        try:
+            return bool(await client.ping())
+        except (OSError, RedisConnectionError):
+            return False
+        finally:
+            await client.aclose()
+
     async def start(self) -> str:
         """Start the server, wait until it answers PING, and return its URL."""
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -10,11 +10,13 @@ from redis.asyncio import Redis
 from bot.channels.base import Channel
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.review.users import UserStore
 from bot.store import RedisStore
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 REDIS = web.AppKey("redis", Redis)
 STORE = web.AppKey("store", RedisStore)
+USERS = web.AppKey("users", UserStore)
 CHANNELS = web.AppKey("channels", dict[str, Channel])
 MODEL_READY = web.AppKey("model_ready", asyncio.Event)

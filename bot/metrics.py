@@ -31,6 +31,7 @@ class Metrics:
     reclaimed: Counter
     dead_letters: Counter
     review_actions: Counter
+    auth_failures: Counter
     llm_requests: Counter
     llm_duration: Histogram
     llm_tokens: Counter
@@ -95,6 +96,9 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         dead_letters=Counter(p + "dead_letters", "Messages or replies given up on.", ["stream"], registry=r),
         review_actions=Counter(p + "review_actions", "Reviewer actions.", ["action"], registry=r),
+        auth_failures=Counter(
+            p + "auth_failures", "Requests refused for a wrong or missing credential.", ["kind"], registry=r
+        ),
         llm_requests=Counter(
             p + "llm_requests",
             "Language-model attempts by outcome (ok, malformed, rate_limited, server_error, unreachable, timeout, "

@@ -1,40 +1,48 @@
-"""Bearer-token authentication of the API (tokens from BOT_REVIEW_TOKENS)."""
+"""Bearer-token authentication of the API: a reviewer's own token (`python -m bot users add`), or one of
+the shared BOT_REVIEW_TOKENS. A wrong token is counted and answered slowly, which makes guessing slower."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.keys import METRICS, SETTINGS
+from bot.keys import METRICS, SETTINGS, USERS
 
 REVIEWER = web.RequestKey("reviewer", str)
+FAILURE_DELAY_S = 0.5
 
 
 def reviewer_name(token: str) -> str:
-    """A stable, non-secret name for a token, for the audit log."""
+    """A stable, non-secret name for a shared token, for the audit log."""
     return "token-" + hashlib.sha256(token.encode()).hexdigest()[:8]
+
+
+async def _who(request: web.Request, token: str) -> str | None:
+    shared = request.app[SETTINGS].review_tokens
+    if any(hmac.compare_digest(token.encode(), secret.get_secret_value().encode()) for secret in shared):
+        return reviewer_name(token)
+    user = await request.app[USERS].by_token(token)
+    return user.name if user else None
 
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every /api/ request needs a known bearer token; compared in constant time against each one."""
+    """Every /api/ request needs a known bearer token."""
     if not request.path.startswith("/api/"):
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    known = request.app[SETTINGS].review_tokens
-    matched = scheme.lower() == "bearer" and any(
-        hmac.compare_digest(token.encode(), secret.get_secret_value().encode()) for secret in known
-    )
-    if not matched:
-        request.app[METRICS].webhook_rejections.labels("api", "unauthorized").inc()
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    name = await _who(request, token) if scheme.lower() == "bearer" and token else None
+    if name is None:
+        request.app[METRICS].auth_failures.labels("token").inc()
+        await asyncio.sleep(FAILURE_DELAY_S)
         return web.json_response(
             {"error": "unauthorized", "detail": "a valid bearer token is required"},
             status=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    request[REVIEWER] = reviewer_name(token)
+    request[REVIEWER] = name
     return await handler(request)
