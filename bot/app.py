@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -235,7 +236,18 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    """Prometheus text; the review queue's gauges are read from Redis at each scrape."""
+    registry = request.app[METRICS]
+    try:
+        depth, oldest, overdue = await request.app[STORE].queue_stats(datetime.now(UTC))
+    except (RedisError, OSError) as error:  # the rest of the metrics still matter when Redis is down
+        logger.warning("review queue metrics unavailable: %r", error)
+    else:
+        for priority, count in depth.items():
+            registry.review_queue.labels(priority.value).set(count)
+        registry.review_oldest.set(oldest)
+        registry.review_overdue.set(overdue)
+    body = generate_latest(registry.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -32,6 +32,9 @@ class Metrics:
     dead_letters: Counter
     review_actions: Counter
     auth_failures: Counter
+    review_queue: Gauge
+    review_oldest: Gauge
+    review_overdue: Gauge
     llm_requests: Counter
     llm_duration: Histogram
     llm_tokens: Counter
@@ -96,6 +99,11 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         dead_letters=Counter(p + "dead_letters", "Messages or replies given up on.", ["stream"], registry=r),
         review_actions=Counter(p + "review_actions", "Reviewer actions.", ["action"], registry=r),
+        review_queue=Gauge(
+            p + "review_queue_cases", "Cases waiting for a reviewer, by priority.", ["priority"], registry=r
+        ),
+        review_oldest=Gauge(p + "review_oldest_case_seconds", "Age of the oldest waiting case.", registry=r),
+        review_overdue=Gauge(p + "review_overdue_cases", "Waiting cases past their SLA deadline.", registry=r),
         auth_failures=Counter(
             p + "auth_failures", "Requests refused for a wrong or missing credential.", ["kind"], registry=r
         ),

@@ -313,6 +313,19 @@ class RedisStore:
         pipe.set(self.keys.case(case.case_id), case.model_dump_json())
         pipe.zadd(self.keys.reviews, {case.case_id: rank * 1e11 + case.created_at.timestamp()})
 
+    async def audit_log(self, limit: int) -> list[dict[str, str]]:
+        """The newest reviewer actions first (the stream is append-only: nothing here can edit it)."""
+        entries = cast(list[tuple[str, dict[str, str]]], await self.redis.xrevrange(self.keys.audit, count=limit))
+        return [{"id": entry_id, **fields} for entry_id, fields in entries]
+
+    async def queue_stats(self, now: datetime) -> tuple[dict[Priority, int], float, int]:
+        """Pending cases per priority, the age in seconds of the oldest, and how many are past their deadline."""
+        cases = await self.pending_cases(limit=10_000)
+        depth = {priority: sum(1 for c in cases if c.decision.priority is priority) for priority in Priority}
+        oldest = max(((now - c.created_at).total_seconds() for c in cases), default=0.0)
+        overdue = sum(1 for c in cases if c.decision.deadline is not None and c.decision.deadline < now)
+        return depth, oldest, overdue
+
     async def backlog(self) -> int:
         """Cases waiting for a reviewer."""
         return int(await self.redis.zcard(self.keys.reviews))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -11,8 +11,9 @@ from redis.asyncio import Redis
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.keys import STORE
+from bot.keys import STORE, USERS
 from bot.models import Action, Classification, Decision, Draft, Outcome, Priority, ReviewCase
+from bot.review.users import Role
 from bot.store import INBOUND_GROUP, OUTBOX_GROUP
 from tests.conftest import TOKEN, message
 
@@ -91,3 +92,57 @@ async def test_queue_approve_reject(client: TestClient) -> None:
     states = [await (await client.get(f"/api/messages/generic/{m}", headers=AUTH)).json() for m in ("m1", "m2")]
     assert [(s["status"], s["reply"]) for s in states] == [("processing", "A person will DM you."), ("rejected", None)]
     assert (await client.get("/api/messages/generic/unknown", headers=AUTH)).status == 404
+
+
+async def test_the_audit_log_is_for_admins_and_records_every_action(client: TestClient) -> None:
+    await client.post("/api/reviews/c-m1/approve", json={"text": "Edited."}, headers=AUTH)
+    await client.post("/api/reviews/c-m2/reject", json={"reason": "troll"}, headers=AUTH)
+    actions = (await (await client.get("/api/audit?limit=10", headers=AUTH)).json())["actions"]
+    assert [(a["case_id"], a["action"], a["before"], a["after"]) for a in actions] == [
+        ("c-m2", "rejected", "Sorry to hear that.", ""),
+        ("c-m1", "approved", "Sorry to hear that.", "Edited."),
+    ]
+    assert all(a["reviewer"].startswith("token-") and a["at"] for a in actions)
+    _, _, token = await client.app[USERS].add("rita", Role.REVIEWER)
+    forbidden = await client.get("/api/audit", headers={"Authorization": f"Bearer {token}"})
+    assert forbidden.status == 403 and (await forbidden.json())["error"] == "forbidden"
+    assert (await client.get("/api/audit?limit=0", headers=AUTH)).status == 400
+
+
+async def test_the_api_is_described_and_the_queue_is_measured(client: TestClient) -> None:
+    document = await (await client.get("/api/openapi.json")).json()  # no token needed
+    served = {r.canonical for r in client.app.router.resources() if r.canonical.startswith("/api/")}
+    assert set(document["paths"]) == served
+    assert "ReviewCase" in document["components"]["schemas"]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'autoresponder_review_queue_cases{priority="urgent"} 1.0' in metrics
+    assert 'autoresponder_review_queue_cases{priority="normal"} 1.0' in metrics
+    assert "autoresponder_review_overdue_cases 0.0" in metrics and "autoresponder_review_oldest_case_seconds" in metrics
+
+
+async def test_a_case_past_its_deadline_is_marked_and_counted(client: TestClient) -> None:
+    store = client.app[STORE]
+    msg = message("where is my order??", id="late")
+    await store.enqueue([msg])
+    [entry] = await store.read(store.keys.inbound, INBOUND_GROUP, "w", 1, 100)
+    decision = Decision(
+        action=Action.REVIEW, reasons=("intent_mode:order_problem",), deadline=datetime.now(UTC) - timedelta(hours=1)
+    )
+    outcome = Outcome(
+        message=msg,
+        classification=Classification(intent="order_problem", confidence=0.9),
+        draft=None,
+        decision=decision,
+    )
+    case = ReviewCase(
+        case_id="c-late", message=msg, classification=outcome.classification, draft=None, decision=decision,
+        created_at=datetime.now(UTC) - timedelta(hours=5),
+    )  # fmt: skip
+    await store.commit(entry.entry_id, outcome, None, case)
+    cases = (await (await client.get("/api/reviews", headers=AUTH)).json())["cases"]
+    late = next(c for c in cases if c["case_id"] == "c-late")
+    assert late["overdue"] is True and -3700 < late["seconds_left"] < -3500
+    metrics = await (await client.get("/metrics")).text()
+    assert "autoresponder_review_overdue_cases 1.0" in metrics
+    oldest = next(line for line in metrics.splitlines() if line.startswith("autoresponder_review_oldest_case_seconds"))
+    assert float(oldest.split()[-1]) >= 5 * 3600 - 5

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from bot.keys import METRICS, STORE
 from bot.models import CaseState, Reply, ReviewCase
-from bot.review.auth import REVIEWER
+from bot.review.auth import REVIEWER, require_admin
+from bot.review.openapi import OPENAPI
 from bot.store import ReviewConflict
 from bot.worker import stable_id
 
@@ -17,8 +19,13 @@ def _error(status: int, reason: str, detail: str) -> web.Response:
     return web.json_response({"error": reason, "detail": detail}, status=status)
 
 
-def _case_json(case: ReviewCase) -> dict[str, object]:
-    return json.loads(case.model_dump_json())  # type: ignore[no-any-return]
+def _case_json(case: ReviewCase, now: datetime | None = None) -> dict[str, object]:
+    """The case; with `now`, also the seconds left to its deadline and whether it is overdue."""
+    data: dict[str, object] = json.loads(case.model_dump_json())
+    if now is not None and case.decision.deadline is not None:
+        left = (case.decision.deadline - now).total_seconds()
+        data |= {"seconds_left": round(left), "overdue": left < 0}
+    return data
 
 
 async def _body(request: web.Request) -> dict[str, object]:
@@ -43,7 +50,25 @@ async def _body(request: web.Request) -> dict[str, object]:
 async def list_reviews(request: web.Request) -> web.Response:
     """GET /api/reviews: pending cases, urgent first, then oldest first."""
     cases = await request.app[STORE].pending_cases()
-    return web.json_response({"cases": [_case_json(case) for case in cases]})
+    now = datetime.now(UTC)
+    return web.json_response({"cases": [_case_json(case, now) for case in cases]})
+
+
+async def audit(request: web.Request) -> web.Response:
+    """GET /api/audit[?limit=N]: every reviewer action, newest first (admins only)."""
+    require_admin(request)
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        return _error(400, "invalid_limit", "limit must be a whole number")
+    if not 1 <= limit <= 1000:
+        return _error(400, "invalid_limit", "limit must be between 1 and 1000")
+    return web.json_response({"actions": await request.app[STORE].audit_log(limit)})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """GET /api/openapi.json: this API, described (no token needed)."""
+    return web.json_response(OPENAPI)
 
 
 async def approve(request: web.Request) -> web.Response:
@@ -96,3 +121,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/reviews/{case_id}/approve", approve)
     app.router.add_post("/api/reviews/{case_id}/reject", reject)
     app.router.add_get("/api/messages/{channel}/{message_id}", message_status)
+    app.router.add_get("/api/audit", audit)
+    app.router.add_get("/api/openapi.json", openapi)

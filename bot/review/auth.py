@@ -11,9 +11,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.keys import METRICS, SETTINGS, USERS
+from bot.review.users import Role
 
 REVIEWER = web.RequestKey("reviewer", str)
+ROLE = web.RequestKey("role", Role)
 FAILURE_DELAY_S = 0.5
+PUBLIC = {"/api/openapi.json"}  # what the API is may be read by anyone; what it holds may not
 
 
 def reviewer_name(token: str) -> str:
@@ -21,22 +24,23 @@ def reviewer_name(token: str) -> str:
     return "token-" + hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
-async def _who(request: web.Request, token: str) -> str | None:
+async def _who(request: web.Request, token: str) -> tuple[str, Role] | None:
+    """The name and role behind a token. The shared tokens are ops' own: they act as admins."""
     shared = request.app[SETTINGS].review_tokens
     if any(hmac.compare_digest(token.encode(), secret.get_secret_value().encode()) for secret in shared):
-        return reviewer_name(token)
+        return reviewer_name(token), Role.ADMIN
     user = await request.app[USERS].by_token(token)
-    return user.name if user else None
+    return (user.name, user.role) if user else None
 
 
 @web.middleware
 async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every /api/ request needs a known bearer token."""
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith("/api/") or request.path in PUBLIC:
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    name = await _who(request, token) if scheme.lower() == "bearer" and token else None
-    if name is None:
+    who = await _who(request, token) if scheme.lower() == "bearer" and token else None
+    if who is None:
         request.app[METRICS].auth_failures.labels("token").inc()
         await asyncio.sleep(FAILURE_DELAY_S)
         return web.json_response(
@@ -44,5 +48,10 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
             status=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    request[REVIEWER] = name
+    request[REVIEWER], request[ROLE] = who
     return await handler(request)
+
+
+def require_admin(request: web.Request) -> None:
+    if request[ROLE] is not Role.ADMIN:
+        raise web.HTTPForbidden(text='{"error": "forbidden", "detail": "admins only"}', content_type="application/json")

@@ -1,0 +1,110 @@
+"""The review API described as OpenAPI 3.1 (served at /api/openapi.json). The record schemas come from the
+pydantic models themselves, so the document can't drift from what the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from bot.models import MessageState, ReviewCase
+
+_refs, _schemas = models_json_schema(
+    [(ReviewCase, "serialization"), (MessageState, "serialization")], ref_template="#/components/schemas/{model}"
+)
+_ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+    "required": ["error", "detail"],
+}
+
+
+def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema}} if schema else {}
+    return {"description": description, **({"content": content} if content else {})}
+
+
+_ERRORS = {
+    "401": _answer("No or wrong bearer token (answered after a delay).", {"$ref": "#/components/schemas/Error"}),
+    "404": _answer("No such case or message.", {"$ref": "#/components/schemas/Error"}),
+}
+_CASE = {"$ref": "#/components/schemas/ReviewCase"}
+_CASE_ID = [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def _body(properties: dict[str, Any]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties, "additionalProperties": True}
+    return {"required": False, "content": {"application/json": {"schema": schema}}}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Auto-responder review API", "version": "1"},
+    "security": [{"bearer": []}],
+    "paths": {
+        "/api/reviews": {
+            "get": {
+                "summary": "Pending cases, urgent first, then oldest; each with seconds_left and overdue.",
+                "responses": {
+                    "200": _answer(
+                        "The queue.", {"type": "object", "properties": {"cases": {"type": "array", "items": _CASE}}}
+                    ),
+                    "401": _ERRORS["401"],
+                },
+            }
+        },
+        "/api/reviews/{case_id}/approve": {
+            "post": {
+                "summary": "Send the draft, or the reviewer's text.",
+                "parameters": _CASE_ID,
+                "requestBody": _body({"text": {"type": "string"}}),
+                "responses": {
+                    "200": _answer("The resolved case.", _CASE),
+                    "400": _answer("No text to send.", {"$ref": "#/components/schemas/Error"}),
+                    "409": _answer("Already resolved by someone.", {"$ref": "#/components/schemas/Error"}),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/reviews/{case_id}/reject": {
+            "post": {
+                "summary": "Close the case; nothing is sent.",
+                "parameters": _CASE_ID,
+                "requestBody": _body({"reason": {"type": "string"}}),
+                "responses": {
+                    "200": _answer("The resolved case.", _CASE),
+                    "409": _answer("Already resolved by someone.", {"$ref": "#/components/schemas/Error"}),
+                    **_ERRORS,
+                },
+            }
+        },
+        "/api/messages/{channel}/{message_id}": {
+            "get": {
+                "summary": "Where a message is now.",
+                "parameters": [
+                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for name in ("channel", "message_id")
+                ],
+                "responses": {"200": _answer("Its state.", {"$ref": "#/components/schemas/MessageState"}), **_ERRORS},
+            }
+        },
+        "/api/audit": {
+            "get": {
+                "summary": "Every reviewer action, newest first (admins only; never editable).",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+                ],
+                "responses": {
+                    "200": _answer("The actions: case_id, reviewer, action, at, before, after.", {"type": "object"}),
+                    "403": _answer("Not an admin.", {"$ref": "#/components/schemas/Error"}),
+                    "401": _ERRORS["401"],
+                },
+            }
+        },
+        "/api/openapi.json": {"get": {"summary": "This document.", "security": [], "responses": {"200": _answer("")}}},
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {**_schemas["$defs"], "Error": _ERROR},
+    },
+}
