@@ -91,6 +91,9 @@ class Keys:
     def case(self, case_id: str) -> str:
         return f"{self._p}:case:{case_id}"
 
+    def claim(self, case_id: str) -> str:
+        return f"{self._p}:claim:{case_id}"
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -325,6 +328,21 @@ class RedisStore:
         oldest = max(((now - c.created_at).total_seconds() for c in cases), default=0.0)
         overdue = sum(1 for c in cases if c.decision.deadline is not None and c.decision.deadline < now)
         return depth, oldest, overdue
+
+    async def claim(self, case_id: str, reviewer: str, ttl_s: int) -> str:
+        """Take a case for `ttl_s` seconds (again, if it is already yours); the holder's name either way."""
+        key = self.keys.claim(case_id)
+        if await self.redis.set(key, reviewer, nx=True, ex=ttl_s):
+            return reviewer
+        holder = cast(str | None, await self.redis.get(key))
+        if holder == reviewer:
+            await self.redis.expire(key, ttl_s)
+        return holder or await self.claim(case_id, reviewer, ttl_s)  # it expired in between: try again
+
+    async def claimed_by(self, case_ids: Sequence[str]) -> list[str | None]:
+        if not case_ids:
+            return []
+        return cast(list[str | None], await self.redis.mget([self.keys.claim(c) for c in case_ids]))
 
     async def backlog(self) -> int:
         """Cases waiting for a reviewer."""

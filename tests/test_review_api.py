@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -146,3 +147,26 @@ async def test_a_case_past_its_deadline_is_marked_and_counted(client: TestClient
     assert "autoresponder_review_overdue_cases 1.0" in metrics
     oldest = next(line for line in metrics.splitlines() if line.startswith("autoresponder_review_oldest_case_seconds"))
     assert float(oldest.split()[-1]) >= 5 * 3600 - 5
+
+
+async def test_a_claimed_case_is_seen_taken_and_only_its_holder_acts_until_the_claim_expires(
+    client: TestClient,
+) -> None:
+    users = client.app[USERS]
+    rita = {"Authorization": f"Bearer {(await users.add('rita', Role.REVIEWER))[2]}"}
+    sam = {"Authorization": f"Bearer {(await users.add('sam', Role.REVIEWER))[2]}"}
+    taken = await client.post("/api/reviews/c-m1/claim", headers=rita)
+    assert taken.status == 200 and (await taken.json())["claimed_by"] == "rita"
+    refused = await client.post("/api/reviews/c-m1/claim", headers=sam)
+    assert refused.status == 409 and (await refused.json())["detail"] == "rita is working on this case"
+    assert (await client.post("/api/reviews/c-m1/approve", headers=sam)).status == 409
+    cases = (await (await client.get("/api/reviews", headers=sam)).json())["cases"]
+    assert {c["case_id"]: c["claimed_by"] for c in cases} == {"c-m1": "rita", "c-m2": None}
+    assert (await client.post("/api/reviews/c-m1/claim", headers=rita)).status == 200  # renewing is fine
+    assert (await client.post("/api/reviews/nope/claim", headers=rita)).status == 404
+    approved = await client.post("/api/reviews/c-m1/approve", headers=rita)
+    assert approved.status == 200 and (await approved.json())["resolved_by"] == "rita"
+    store = client.app[STORE]
+    assert await store.claim("c-m2", "rita", 1) == "rita"
+    await asyncio.sleep(1.2)  # a claim left behind frees itself
+    assert await store.claim("c-m2", "sam", 60) == "sam"

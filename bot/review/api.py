@@ -14,6 +14,8 @@ from bot.review.openapi import OPENAPI
 from bot.store import ReviewConflict
 from bot.worker import stable_id
 
+CLAIM_S = 600  # a claim left behind (a closed laptop) frees itself after ten minutes
+
 
 def _error(status: int, reason: str, detail: str) -> web.Response:
     return web.json_response({"error": reason, "detail": detail}, status=status)
@@ -49,9 +51,24 @@ async def _body(request: web.Request) -> dict[str, object]:
 
 async def list_reviews(request: web.Request) -> web.Response:
     """GET /api/reviews: pending cases, urgent first, then oldest first."""
-    cases = await request.app[STORE].pending_cases()
+    store = request.app[STORE]
+    cases = await store.pending_cases()
+    holders = await store.claimed_by([case.case_id for case in cases])
     now = datetime.now(UTC)
-    return web.json_response({"cases": [_case_json(case, now) for case in cases]})
+    return web.json_response(
+        {"cases": [_case_json(case, now) | {"claimed_by": holder} for case, holder in zip(cases, holders, strict=True)]}
+    )
+
+
+async def claim(request: web.Request) -> web.Response:
+    """POST /api/reviews/{case_id}/claim: take the case for CLAIM_S seconds; 409 if someone else has it."""
+    store, case_id = request.app[STORE], request.match_info["case_id"]
+    if await store.case(case_id) is None:
+        return _error(404, "not_found", f"no case {case_id}")
+    holder = await store.claim(case_id, request[REVIEWER], CLAIM_S)
+    if holder != request[REVIEWER]:
+        return _error(409, "claimed", f"{holder} is working on this case")
+    return web.json_response({"case_id": case_id, "claimed_by": holder, "seconds": CLAIM_S})
 
 
 async def audit(request: web.Request) -> web.Response:
@@ -98,6 +115,9 @@ async def reject(request: web.Request) -> web.Response:
 async def _resolve(
     request: web.Request, case_id: str, state: CaseState, reply: Reply | None, reason: str | None = None
 ) -> web.Response:
+    [holder] = await request.app[STORE].claimed_by([case_id])
+    if holder is not None and holder != request[REVIEWER]:
+        return _error(409, "claimed", f"{holder} is working on this case")
     try:
         case = await request.app[STORE].resolve(case_id, request[REVIEWER], state, reply, reason)
     except KeyError:
@@ -120,6 +140,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/reviews", list_reviews)
     app.router.add_post("/api/reviews/{case_id}/approve", approve)
     app.router.add_post("/api/reviews/{case_id}/reject", reject)
+    app.router.add_post("/api/reviews/{case_id}/claim", claim)
     app.router.add_get("/api/messages/{channel}/{message_id}", message_status)
     app.router.add_get("/api/audit", audit)
     app.router.add_get("/api/openapi.json", openapi)

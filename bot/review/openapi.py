@@ -78,6 +78,17 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/reviews/{case_id}/claim": {
+            "post": {
+                "summary": "Take the case for 10 minutes (again, to keep it); approve and reject by others get 409.",
+                "parameters": _CASE_ID,
+                "responses": {
+                    "200": _answer("Yours.", {"type": "object"}),
+                    "409": _answer("Someone else has it.", {"$ref": "#/components/schemas/Error"}),
+                    **_ERRORS,
+                },
+            }
+        },
         "/api/messages/{channel}/{message_id}": {
             "get": {
                 "summary": "Where a message is now.",
