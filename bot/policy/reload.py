@@ -31,8 +31,12 @@ class PolicyWatcher:
         self._seen = self._fingerprint()
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
-        files = sorted(self.directory.glob("*.yaml"))
-        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.exists())
+        seen = []
+        for path in sorted(self.directory.glob("*.yaml")):
+            with contextlib.suppress(FileNotFoundError):  # removed between listing and looking: not there
+                stat = path.stat()
+                seen.append((path.name, stat.st_mtime_ns, stat.st_size))
+        return tuple(seen)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Check every `interval` seconds, or at once on SIGHUP, until `stopping` is set."""
@@ -55,7 +59,7 @@ class PolicyWatcher:
     async def reload(self) -> bool:
         try:
             policy = await asyncio.to_thread(load_policy, self.directory)
-        except ConfigError as error:
+        except (ConfigError, OSError) as error:  # a bad edit or an unreadable file: the running policy stays
             self.metrics.policy_reloads.labels("rejected").inc()
             logger.error("policy reload rejected, the running policy stays: %s", error)
             return False
