@@ -28,6 +28,11 @@ _URL = re.compile(r"https?://\S+")  # bare domains are counted as text: longer o
 _X_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))  # code points X counts once; others twice
 
 
+def max_chars(channel: str) -> int:
+    """The platform's limit; an unknown channel gets the strictest one."""
+    return MAX_CHARS.get(channel, min(MAX_CHARS.values()))
+
+
 def reply_length(channel: str, text: str) -> int:
     """A reply's length as its platform counts it: X weighs posts (a link is 23, CJK and emoji count 2), an
     Instagram DM is limited in bytes, everything else in characters."""

@@ -10,11 +10,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.draft.grounding import numbers
-from bot.draft.prompts import Persona, compile_template, display_name, environment
+from bot.draft.grounding import ungrounded_numbers
+from bot.draft.prompts import Persona, compile_template, display_name, environment, render
 from bot.errors import ConfigError
 from bot.models import InboundMessage, Priority
 from bot.policy.load import read_yaml, validate
@@ -47,12 +46,10 @@ class Holding:
         self.later = compile_template(env, spec.later, str(path))
         self.urgent = compile_template(env, spec.urgent, str(path))
         self.persona = persona
+        sample_when = "by 9:00 tomorrow"
         for template in (self.later, self.urgent):
-            try:
-                sample = template.render(name="@customer", when="by 9:00 tomorrow", sign_off=persona.sign_off)
-            except jinja2.TemplateError as error:
-                raise ConfigError(f"{path}: template failed to render: {error}") from error
-            if numbers(sample) - numbers("by 9:00 tomorrow" + persona.sign_off):
+            sample = render(template, path, name="@customer", when=sample_when, sign_off=persona.sign_off)
+            if ungrounded_numbers(sample, [sample_when, persona.sign_off]):
                 raise ConfigError(f"{path}: a holding reply states no facts, so no numbers of its own")
 
     def text(self, message: InboundMessage, priority: Priority, answer_by: datetime, now: datetime, zone: str) -> str:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.draft.grounding import ungrounded_numbers
 from bot.draft.knowledge import Passage
-from bot.draft.prompts import Persona, compile_template, display_name, environment
+from bot.draft.prompts import Persona, compile_template, display_name, environment, render
 from bot.errors import ConfigError
 from bot.models import Classification, Context, Draft, InboundMessage
 from bot.policy.load import read_yaml, validate
@@ -45,10 +45,7 @@ def load_answers(
         if missing:
             raise ConfigError(f"{path}: sources not in the knowledge base: {missing}")
         answer = Answer(compile_template(env, spec.text, str(path)), tuple(passages[source] for source in spec.sources))
-        try:
-            sample = answer.template.render(name="@customer", sign_off=persona.sign_off)
-        except jinja2.TemplateError as error:
-            raise ConfigError(f"{path}: template failed to render: {error}") from error
+        sample = render(answer.template, path, name="@customer", sign_off=persona.sign_off)
         loose = ungrounded_numbers(sample, [p.text for p in answer.sources] + [persona.sign_off])
         if loose:
             raise ConfigError(f"{path}: numbers not found in its sources {spec.sources}: {loose}")

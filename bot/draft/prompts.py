@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.channels.base import MAX_CHARS
+from bot.channels.base import MAX_CHARS, max_chars
 from bot.draft.backend import Chat
 from bot.draft.knowledge import Passage
 from bot.errors import ConfigError
@@ -54,7 +54,7 @@ class Persona(BaseModel):
     def style(self, channel: str) -> ChannelStyle:
         """The channel's style with its max_chars made concrete (never above what the platform takes)."""
         style = self.channels.get(channel, self.channels["default"])
-        platform = MAX_CHARS.get(channel, min(MAX_CHARS.values()))
+        platform = max_chars(channel)
         return style.model_copy(update={"max_chars": min(style.max_chars or platform, platform)})
 
 
@@ -75,6 +75,14 @@ def compile_template(env: jinja2.Environment, source: str, where: str) -> jinja2
         return env.from_string(source)
     except jinja2.TemplateSyntaxError as error:
         raise ConfigError(f"{where}:{error.lineno}: template error: {error.message}") from error
+
+
+def render(template: jinja2.Template, where: object, **values: object) -> str:
+    """The rendered template, or a ConfigError naming its file (an undefined variable, a failing filter)."""
+    try:
+        return template.render(**values)
+    except jinja2.TemplateError as error:
+        raise ConfigError(f"{where}: template failed to render: {error}") from error
 
 
 def display_name(message: InboundMessage, style: ChannelStyle) -> str:
@@ -125,17 +133,11 @@ class Prompts:
             "max_chars": style.max_chars,
             "name": display_name(message, style),
         }
-        chat = [{"role": "system", "content": self._render("system.j2", self.system, values)}]
+        chat = [{"role": "system", "content": render(self.system, self.directory / "system.j2", **values)}]
         for turn in context.turns[-history:] if history else ():
             chat.append({"role": "user" if turn.role == "customer" else "assistant", "content": turn.text})
-        chat.append({"role": "user", "content": self._render("user.j2", self.user, values)})
+        chat.append({"role": "user", "content": render(self.user, self.directory / "user.j2", **values)})
         return chat
-
-    def _render(self, name: str, template: jinja2.Template, values: dict[str, object]) -> str:
-        try:
-            return template.render(values)
-        except jinja2.TemplateError as error:
-            raise ConfigError(f"{self.directory / name}: template failed to render: {error}") from error
 
     def _try(self) -> None:
         """Render both templates once at start, so an undefined variable fails the start, not a message."""

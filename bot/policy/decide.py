@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from bot.channels.base import MAX_CHARS, reply_length
+from bot.channels.base import max_chars, reply_length
 from bot.models import Action, Classification, Context, Decision, Draft, InboundMessage, Priority
 from bot.policy.hours import after_working_time, is_working
 from bot.policy.schema import BrandPolicy, Mode
@@ -105,7 +105,7 @@ def draft_rules(message: InboundMessage, draft: Draft | None, policy: BrandPolic
     rules = policy.decision
     checks: list[tuple[Callable[[str], bool], str]] = [
         (
-            lambda t: reply_length(message.channel, t) > MAX_CHARS.get(message.channel, min(MAX_CHARS.values())),
+            lambda t: reply_length(message.channel, t) > max_chars(message.channel),
             "too_long",
         ),
         (lambda t: bool(_foreign_links(t, rules.allowed_link_domains)), "link"),

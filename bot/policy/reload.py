@@ -17,6 +17,9 @@ from bot.policy.load import load_policy
 from bot.policy.schema import BrandPolicy
 
 logger = logging.getLogger(__name__)
+# What asyncio raises where it can't handle signals (off the main thread, or not on Unix): then SIGHUP
+# simply doesn't reload, and the file check still does.
+_NO_SIGNALS = (NotImplementedError, RuntimeError, ValueError)
 
 
 class PolicyWatcher:
@@ -41,7 +44,7 @@ class PolicyWatcher:
     async def run(self, stopping: asyncio.Event) -> None:
         """Check every `interval` seconds, or at once on SIGHUP, until `stopping` is set."""
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals off the main thread
+        with contextlib.suppress(*_NO_SIGNALS):
             loop.add_signal_handler(signal.SIGHUP, self.asked.set)
         try:
             while not stopping.is_set():
@@ -53,7 +56,7 @@ class PolicyWatcher:
                     self._seen = seen
                     await self.reload()
         finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            with contextlib.suppress(*_NO_SIGNALS):
                 loop.remove_signal_handler(signal.SIGHUP)
 
     async def reload(self) -> bool:

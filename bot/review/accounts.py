@@ -48,5 +48,5 @@ async def _manage_users(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await redis.aclose()
-        if embedded is not None and embedded.process is not None:
+        if embedded is not None:  # stop() leaves a server it didn't start (a running serve's) alone
             await embedded.stop()

@@ -24,11 +24,14 @@ def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str,
     return {"description": description, **({"content": content} if content else {})}
 
 
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _ERRORS = {
-    "401": _answer("No or wrong bearer token (answered after a delay).", {"$ref": "#/components/schemas/Error"}),
-    "404": _answer("No such case or message.", {"$ref": "#/components/schemas/Error"}),
+    "401": _answer("No or wrong bearer token (answered after a delay).", _ERROR_REF),
+    "404": _answer("No such case or message.", _ERROR_REF),
 }
 _CASE = {"$ref": "#/components/schemas/ReviewCase"}
+_RESOLVED = {"200": _answer("The resolved case.", _CASE)}
+_CONFLICT = {"409": _answer("Already resolved, or claimed by someone else.", _ERROR_REF)}
 _CASE_ID = [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
@@ -58,12 +61,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Send the draft, or the reviewer's text.",
                 "parameters": _CASE_ID,
                 "requestBody": _body({"text": {"type": "string"}}),
-                "responses": {
-                    "200": _answer("The resolved case.", _CASE),
-                    "400": _answer("No text to send.", {"$ref": "#/components/schemas/Error"}),
-                    "409": _answer("Already resolved by someone.", {"$ref": "#/components/schemas/Error"}),
-                    **_ERRORS,
-                },
+                "responses": {**_RESOLVED, "400": _answer("No text to send.", _ERROR_REF), **_CONFLICT, **_ERRORS},
             }
         },
         "/api/reviews/{case_id}/reject": {
@@ -71,11 +69,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Close the case; nothing is sent.",
                 "parameters": _CASE_ID,
                 "requestBody": _body({"reason": {"type": "string"}}),
-                "responses": {
-                    "200": _answer("The resolved case.", _CASE),
-                    "409": _answer("Already resolved by someone.", {"$ref": "#/components/schemas/Error"}),
-                    **_ERRORS,
-                },
+                "responses": {**_RESOLVED, **_CONFLICT, **_ERRORS},
             }
         },
         "/api/reviews/{case_id}/claim": {
@@ -84,7 +78,7 @@ OPENAPI: dict[str, Any] = {
                 "parameters": _CASE_ID,
                 "responses": {
                     "200": _answer("Yours.", {"type": "object"}),
-                    "409": _answer("Someone else has it.", {"$ref": "#/components/schemas/Error"}),
+                    "409": _answer("Someone else has it.", _ERROR_REF),
                     **_ERRORS,
                 },
             }
@@ -107,7 +101,7 @@ OPENAPI: dict[str, Any] = {
                 ],
                 "responses": {
                     "200": _answer("The actions: case_id, reviewer, action, at, before, after.", {"type": "object"}),
-                    "403": _answer("Not an admin.", {"$ref": "#/components/schemas/Error"}),
+                    "403": _answer("Not an admin.", _ERROR_REF),
                     "401": _ERRORS["401"],
                 },
             }
