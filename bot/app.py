@@ -41,14 +41,18 @@ from bot.draft.openai_chat import OpenAIChat
 from bot.draft.prompts import Prompts
 from bot.embedded import EmbeddedRedis
 from bot.ingest import webhook
-from bot.keys import CHANNELS, METRICS, MODEL_READY, REDIS, SETTINGS, STORE, USERS
+from bot.keys import CHANNELS, METRICS, MODEL_READY, REDIS, SESSIONS, SETTINGS, STORE, USERS
 from bot.metrics import Metrics, create_metrics
 from bot.pipeline import Pipeline
 from bot.policy.load import load_policy
 from bot.policy.reload import PolicyWatcher
 from bot.policy.schema import BrandPolicy
+from bot.review.api import action_errors
 from bot.review.api import add_routes as add_review_routes
-from bot.review.auth import bearer_auth
+from bot.review.auth import authenticate
+from bot.review.pages import add_routes as add_desk_routes
+from bot.review.pages import security_headers
+from bot.review.sessions import SessionStore
 from bot.review.users import UserStore
 from bot.store import RedisStore
 from bot.worker import Sender, Worker
@@ -133,6 +137,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = redis
     app[STORE] = RedisStore(redis, settings.redis_prefix, ttl_s=settings.dedup_ttl_s)
     app[USERS] = UserStore(redis, settings.redis_prefix)
+    app[SESSIONS] = SessionStore(redis, settings.redis_prefix, round(settings.session_hours * 3600))
     await app[STORE].setup()
     yield
     await redis.aclose()
@@ -253,7 +258,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, *, webhooks: bool = True, workers: bool = True) -> web.Application:
     """The application; raises ConfigError before anything starts if the brand's files are invalid."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[bearer_auth])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[security_headers, authenticate, action_errors]
+    )
     app[SETTINGS] = settings
     app[METRICS] = create_metrics()
     app[BRAND] = load_brand(settings)
@@ -270,4 +277,5 @@ def create_app(settings: Settings, *, webhooks: bool = True, workers: bool = Tru
     if webhooks:
         app.router.add_post("/webhooks/{channel}", webhook)
         add_review_routes(app)
+        add_desk_routes(app, app[BRAND].passages)
     return app

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated bearer tokens of the review API."
     )
 
+    session_hours: float = Field(12.0, gt=0, description="How long a reviewer stays signed in to the desk.")
+    secure_cookies: bool = Field(
+        False, description="Mark the desk's cookie Secure (always set behind HTTPS; HTTPS requests get it anyway)."
+    )
+    handover_hours: float = Field(168.0, gt=0, description="How long a handed-over conversation stays with people.")
     llm_provider: Literal["openai", "transformers"] = Field(
         "openai",
         description="openai: any OpenAI-compatible server (needs BOT_LLM_BASE_URL); transformers: a local model.",

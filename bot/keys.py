@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from bot.channels.base import Channel
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.review.sessions import SessionStore
 from bot.review.users import UserStore
 from bot.store import RedisStore
 
@@ -18,5 +19,6 @@ METRICS = web.AppKey("metrics", Metrics)
 REDIS = web.AppKey("redis", Redis)
 STORE = web.AppKey("store", RedisStore)
 USERS = web.AppKey("users", UserStore)
+SESSIONS = web.AppKey("sessions", SessionStore)
 CHANNELS = web.AppKey("channels", dict[str, Channel])
 MODEL_READY = web.AppKey("model_ready", asyncio.Event)

@@ -32,6 +32,8 @@ class Metrics:
     dead_letters: Counter
     review_actions: Counter
     auth_failures: Counter
+    review_outcomes: Counter
+    shadow_agreement: Counter
     review_queue: Gauge
     review_oldest: Gauge
     review_overdue: Gauge
@@ -105,7 +107,22 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         review_oldest=Gauge(p + "review_oldest_case_seconds", "Age of the oldest waiting case.", registry=r),
         review_overdue=Gauge(p + "review_overdue_cases", "Waiting cases past their SLA deadline.", registry=r),
         auth_failures=Counter(
-            p + "auth_failures", "Requests refused for a wrong or missing credential.", ["kind"], registry=r
+            p + "auth_failures",
+            "Requests refused: a wrong or missing token or password, an ended session, a missing CSRF token.",
+            ["kind"],
+            registry=r,
+        ),
+        review_outcomes=Counter(
+            p + "review_outcomes",
+            "Reviewed drafts by intent and how they fared: approved unedited, edited, rejected, handed over.",
+            ["intent", "outcome"],
+            registry=r,
+        ),
+        shadow_agreement=Counter(
+            p + "shadow_agreement",
+            "Shadow-mode cases: whether the bot alone would have done what the reviewer did.",
+            ["intent", "result"],
+            registry=r,
         ),
         llm_requests=Counter(
             p + "llm_requests",

@@ -96,6 +96,7 @@ class Context(Record):
     """What the pipeline knows of the conversation before this message."""
 
     turns: tuple[Turn, ...] = ()
+    handed_to: str | None = None  # a reviewer took the conversation over: the bot stays out of it
 
 
 class Reply(Record):
@@ -116,12 +117,14 @@ class Status(StrEnum):
     REJECTED = "rejected"
     IGNORED = "ignored"
     COALESCED = "coalesced"  # answered together with a later message of the same burst
+    HANDED_OVER = "handed_over"  # people answer this conversation from now on, outside the bot
 
 
 class CaseState(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    HANDED_OVER = "handed_over"
 
 
 class ReviewCase(Record):
@@ -133,7 +136,8 @@ class ReviewCase(Record):
     state: CaseState = CaseState.PENDING
     created_at: datetime
     resolved_by: str | None = None
-    resolution: str | None = None
+    resolved_at: datetime | None = None
+    resolution: str | None = None  # the text sent (approved), or the reason (rejected, handed over)
 
 
 class Outcome(Record):

@@ -29,6 +29,7 @@ from bot.models import (
     Status,
     Turn,
 )
+from bot.review.learning import labels
 
 INBOUND_GROUP = "workers"
 OUTBOX_GROUP = "senders"
@@ -74,6 +75,7 @@ class Keys:
         self.dead = f"{prefix}:dead"
         self.audit = f"{prefix}:audit"
         self.reviews = f"{prefix}:reviews"
+        self.learning = f"{prefix}:learning"
         self._p = prefix
 
     def seen(self, channel: str, message_id: str) -> str:
@@ -93,6 +95,9 @@ class Keys:
 
     def claim(self, case_id: str) -> str:
         return f"{self._p}:claim:{case_id}"
+
+    def handover(self, channel: str, conversation_id: str) -> str:
+        return f"{self._p}:human:{channel}:{conversation_id}"
 
 
 def _now() -> datetime:
@@ -306,15 +311,27 @@ class RedisStore:
         return MessageState.model_validate_json(raw) if raw else None
 
     async def conversation(self, channel: str, conversation_id: str) -> Context:
-        raw = await self.redis.lrange(self.keys.conversation(channel, conversation_id), 0, -1)
-        return Context(turns=tuple(Turn.model_validate_json(item) for item in raw))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(self.keys.conversation(channel, conversation_id), 0, -1)
+            pipe.get(self.keys.handover(channel, conversation_id))
+            raw, handed_to = await pipe.execute()
+        return Context(turns=tuple(Turn.model_validate_json(item) for item in raw), handed_to=handed_to)
+
+    async def release(self, channel: str, conversation_id: str, reviewer: str) -> bool:
+        """Give a handed-over conversation back to the bot; False if it was not handed over."""
+        if not await self.redis.delete(self.keys.handover(channel, conversation_id)):
+            return False
+        entry = _audited("", reviewer, "released", conversation=f"{channel}:{conversation_id}")
+        await self.redis.xadd(self.keys.audit, entry)  # type: ignore[arg-type]
+        return True
 
     # -- review queue ---------------------------------------------------------------------------------------
 
     def _open_case(self, pipe: Pipeline, case: ReviewCase) -> None:
         rank = _PRIORITY_RANK[case.decision.priority]
+        due = case.decision.deadline or case.created_at
         pipe.set(self.keys.case(case.case_id), case.model_dump_json())
-        pipe.zadd(self.keys.reviews, {case.case_id: rank * 1e11 + case.created_at.timestamp()})
+        pipe.zadd(self.keys.reviews, {case.case_id: rank * 1e11 + due.timestamp()})
 
     async def audit_log(self, limit: int) -> list[dict[str, str]]:
         """The newest reviewer actions first (the stream is append-only: nothing here can edit it)."""
@@ -361,9 +378,16 @@ class RedisStore:
         return ReviewCase.model_validate_json(raw) if raw else None
 
     async def resolve(
-        self, case_id: str, reviewer: str, state: CaseState, reply: Reply | None, reason: str | None = None
+        self,
+        case_id: str,
+        reviewer: str,
+        state: CaseState,
+        reply: Reply | None,
+        reason: str | None = None,
+        handover_s: int | None = None,
     ) -> ReviewCase:
-        """Approve (with the reply to send) or reject a pending case; exactly one reviewer's action wins."""
+        """Approve (with the reply to send), reject, or hand over a pending case; exactly one reviewer's
+        action wins. Handing over also keeps the bot out of the conversation for `handover_s` seconds."""
         key = self.keys.case(case_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
@@ -379,42 +403,87 @@ class RedisStore:
                         update={
                             "state": state,
                             "resolved_by": reviewer,
+                            "resolved_at": _now(),
                             "resolution": reply.text if reply else reason,
                         }
                     )
                     message = case.message
                     state_key = self.keys.state(message.channel, message.id)
-                    raw_state = await pipe.get(state_key)
-                    update: dict[str, object] = {
-                        "status": Status.PROCESSING if reply else Status.REJECTED,
-                        "case_id": case_id,
-                        "reply": reply.text if reply else None,
-                    }
-                    if raw_state is None:  # its state expired: rebuild what the case knows
-                        update |= {
-                            "reasons": case.decision.reasons,
-                            "decision": case.decision.action,
-                            "intent": case.classification.intent if case.classification else None,
-                        }
-                    current = MessageState.model_validate_json(raw_state) if raw_state else None
+                    current_raw = await pipe.get(state_key)
+                    current = MessageState.model_validate_json(current_raw) if current_raw else None
                     pipe.multi()
                     pipe.set(key, resolved.model_dump_json())
                     pipe.zrem(self.keys.reviews, case_id)
-                    pipe.set(state_key, _moved(message, current, update), ex=self.ttl_s)
+                    pipe.set(state_key, _moved(message, current, _resolved_state(resolved, current)), ex=self.ttl_s)
                     if reply is not None:
                         pipe.xadd(self.keys.outbox, {"m": reply.model_dump_json()})
-                    pipe.xadd(
-                        self.keys.audit,
-                        {
-                            "case_id": case_id,
-                            "reviewer": reviewer,
-                            "action": state.value,
-                            "at": _now().isoformat(),
-                            "before": case.draft.text if case.draft else "",
-                            "after": reply.text if reply else "",
-                        },
+                    if state is CaseState.HANDED_OVER:
+                        handover = self.keys.handover(message.channel, message.conversation_id)
+                        pipe.set(handover, reviewer, ex=handover_s or self.ttl_s)
+                    self._learn(pipe, resolved)
+                    entry = _audited(
+                        case_id,
+                        reviewer,
+                        state.value,
+                        before=case.draft.text if case.draft else "",
+                        after=reply.text if reply else "",
+                        reason=reason or "",
                     )
+                    pipe.xadd(self.keys.audit, entry)  # type: ignore[arg-type]
                     await pipe.execute()
                     return resolved
                 except WatchError:  # someone else changed the case between our read and write: look again
                     continue
+
+    def _learn(self, pipe: Pipeline, case: ReviewCase) -> None:
+        """Count how the draft fared, per intent (and, in shadow mode, whether the bot would have agreed)."""
+        intent, outcome, shadow = labels(case)
+        pipe.hincrby(self.keys.learning, f"{intent}|{outcome}", 1)
+        if shadow is not None:
+            pipe.hincrby(self.keys.learning, f"{intent}|shadow_{shadow}", 1)
+
+    async def learning(self) -> dict[str, dict[str, int]]:
+        """Per intent, how many reviewed drafts ended each way (see bot.review.learning)."""
+        raw = cast(dict[str, str], await self.redis.hgetall(self.keys.learning))
+        figures: dict[str, dict[str, int]] = {}
+        for field, count in raw.items():
+            intent, _, outcome = field.rpartition("|")
+            figures.setdefault(intent, {})[outcome] = int(count)
+        return figures
+
+    async def resolved_cases(self, limit: int = 100_000, *, newest_first: bool = False) -> list[ReviewCase]:
+        """Cases reviewers closed, in the audit log's order (oldest first unless `newest_first`)."""
+        read = self.redis.xrevrange if newest_first else self.redis.xrange
+        entries = cast(list[tuple[str, dict[str, str]]], await read(self.keys.audit, count=limit))
+        ids = list(dict.fromkeys(fields["case_id"] for _, fields in entries if fields.get("case_id")))
+        cases = []
+        for start in range(0, len(ids), 500):
+            raw = await self.redis.mget([self.keys.case(case_id) for case_id in ids[start : start + 500]])
+            cases += [ReviewCase.model_validate_json(item) for item in raw if item]
+        return [case for case in cases if case.state is not CaseState.PENDING]
+
+
+def _audited(case_id: str, reviewer: str, action: str, **fields: str) -> dict[str, str]:
+    """One audit entry: who did what to which case, when (the stream is append-only)."""
+    return {"case_id": case_id, "reviewer": reviewer, "action": action, "at": _now().isoformat(), **fields}
+
+
+def _resolved_state(case: ReviewCase, current: MessageState | None) -> dict[str, object]:
+    """The message's new state fields once its case is resolved."""
+    status = {
+        CaseState.APPROVED: Status.PROCESSING,
+        CaseState.REJECTED: Status.REJECTED,
+        CaseState.HANDED_OVER: Status.HANDED_OVER,
+    }[case.state]
+    update: dict[str, object] = {
+        "status": status,
+        "case_id": case.case_id,
+        "reply": case.resolution if case.state is CaseState.APPROVED else None,
+    }
+    if current is None:  # its state expired: rebuild what the case knows
+        update |= {
+            "reasons": case.decision.reasons,
+            "decision": case.decision.action,
+            "intent": case.classification.intent if case.classification else None,
+        }
+    return update

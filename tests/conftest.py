@@ -15,15 +15,30 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from bot.app import create_app
 from bot.channels.generic import sign
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
-from bot.models import Author, InboundMessage
+from bot.keys import STORE
+from bot.models import (
+    Action,
+    Author,
+    Classification,
+    Decision,
+    Draft,
+    InboundMessage,
+    Outcome,
+    Priority,
+    ReviewCase,
+    RiskFlag,
+)
 from bot.policy.load import load_policy
+from bot.store import INBOUND_GROUP, RedisStore
 from tests.fakes import FakeLLM, Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +135,14 @@ async def receiver() -> AsyncIterator[Receiver]:
     await peer.close()
 
 
+@pytest.fixture(scope="module")
+async def peer() -> AsyncIterator[Receiver]:
+    """The platform side for a module's real service process."""
+    receiver = Receiver(SECRET.encode())
+    yield receiver
+    await receiver.close()
+
+
 def message(
     text: str,
     *,
@@ -179,3 +202,44 @@ def brand_models(models_dir: Path, encoder: TransformersEncoder) -> Path:
     finally:
         encoder.top = None  # the session's encoder stays as other tests expect it
     return models_dir
+
+
+async def open_case(
+    store: RedisStore,
+    msg: InboundMessage,
+    *,
+    intent: str = "compensation_demand",
+    draft: str | None = "Sorry to hear that.",
+    priority: Priority = Priority.NORMAL,
+    shadow: Action | None = None,
+    flags: tuple[RiskFlag, ...] = (),
+    retrieved: tuple[str, ...] = (),
+) -> ReviewCase:
+    """A message taken in and held for review through the store's own paths, as a worker does it."""
+    await store.enqueue([msg])
+    [entry] = await store.read(store.keys.inbound, INBOUND_GROUP, "w", 1, 100)
+    outcome = Outcome(
+        message=msg,
+        classification=Classification(intent=intent, confidence=0.8, sentiment="negative", risk_flags=flags),
+        draft=Draft(text=draft, answerable=True, drafter="offline", retrieved=retrieved) if draft else None,
+        decision=Decision(action=Action.REVIEW, reasons=(f"intent_mode:{intent}",), priority=priority, shadow=shadow),
+    )
+    case = ReviewCase(
+        case_id=f"c-{msg.id}",
+        message=msg,
+        classification=outcome.classification,
+        draft=outcome.draft,
+        decision=outcome.decision,
+        created_at=datetime.now(UTC),
+    )
+    await store.commit(entry.entry_id, outcome, None, case)
+    return case
+
+
+@pytest.fixture
+async def client(settings: Settings, redis: Redis) -> AsyncIterator[TestClient]:
+    """The API and the desk (no workers) with two open cases: c-m1 (normal) and c-m2 (urgent)."""
+    async with TestClient(TestServer(create_app(settings, workers=False))) as client:
+        for mid, priority in (("m1", Priority.NORMAL), ("m2", Priority.URGENT)):
+            await open_case(client.app[STORE], message("I want compensation", id=mid), priority=priority)
+        yield client

@@ -20,13 +20,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-async def peer() -> AsyncIterator[Receiver]:
-    receiver = Receiver(SECRET.encode())
-    yield receiver
-    await receiver.close()
-
-
-@pytest.fixture(scope="module")
 async def service(
     peer: Receiver, tmp_path_factory: pytest.TempPathFactory, brand_models: Path, policies_dir: Path
 ) -> AsyncIterator[Service]:

@@ -74,6 +74,7 @@ def input_rules(
             "human_owned",
             Priority.NORMAL,
         ),
+        (context.handed_to is not None, "handed_over", Priority.NORMAL),
         (
             any(
                 t.role == "customer"
@@ -154,6 +155,7 @@ def decide(
         priority=priority,
         deadline=deadline(policy, priority, draft, now),
         holding=not is_working(policy.decision.review_hours, now)
+        and context.handed_to is None
         and not any(flag.name in policy.decision.no_holding_reply for flag in cls.risk_flags),
         shadow=shadow,
     )

@@ -1,4 +1,5 @@
-"""The review API: list pending cases, approve (optionally edited) or reject them, and look up a message."""
+"""The review API: the queue (filtered), claim, approve (optionally edited), reject, hand over, give back,
+the learning figures, the audit log, and message status. The desk's page acts through the same actions."""
 
 from __future__ import annotations
 
@@ -6,28 +7,28 @@ import json
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from bot.keys import METRICS, STORE
-from bot.models import CaseState, Reply, ReviewCase
+from bot.keys import METRICS, SETTINGS, STORE
+from bot.models import ReviewCase
+from bot.review import actions
+from bot.review.actions import ActionError
 from bot.review.auth import REVIEWER, require_admin
 from bot.review.openapi import OPENAPI
-from bot.store import ReviewConflict
-from bot.worker import stable_id
-
-CLAIM_S = 600  # a claim left behind (a closed laptop) frees itself after ten minutes
+from bot.review.queue import Filters, find, seconds_left
 
 
 def _error(status: int, reason: str, detail: str) -> web.Response:
     return web.json_response({"error": reason, "detail": detail}, status=status)
 
 
-def _case_json(case: ReviewCase, now: datetime | None = None) -> dict[str, object]:
-    """The case; with `now`, also the seconds left to its deadline and whether it is overdue."""
+def case_json(case: ReviewCase, now: datetime, holder: str | None = None) -> dict[str, object]:
+    """The case, with the seconds left to its deadline, whether it is overdue, and who holds it."""
     data: dict[str, object] = json.loads(case.model_dump_json())
-    if now is not None and case.decision.deadline is not None:
-        left = (case.decision.deadline - now).total_seconds()
+    left = seconds_left(case, now)
+    if left is not None:
         data |= {"seconds_left": round(left), "overdue": left < 0}
-    return data
+    return data | {"claimed_by": holder}
 
 
 async def _body(request: web.Request) -> dict[str, object]:
@@ -38,37 +39,80 @@ async def _body(request: web.Request) -> dict[str, object]:
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "malformed_json", "detail": str(error)}), content_type="application/json"
-        ) from error
+        raise ActionError(400, "malformed_json", str(error)) from error
     if not isinstance(data, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "invalid_body", "detail": "expected a JSON object"}),
-            content_type="application/json",
-        )
+        raise ActionError(400, "invalid_body", "expected a JSON object")
     return data
 
 
+@web.middleware
+async def action_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ActionError as error:
+        return _error(error.status, error.reason, error.detail)
+
+
 async def list_reviews(request: web.Request) -> web.Response:
-    """GET /api/reviews: pending cases, urgent first, then oldest first."""
-    store = request.app[STORE]
-    cases = await store.pending_cases()
-    holders = await store.claimed_by([case.case_id for case in cases])
+    """GET /api/reviews[?channel=&priority=&intent=&state=]: the queue, most urgent and soonest due first."""
+    try:
+        filters = Filters.parse(request.query)
+    except ValueError as error:
+        return _error(400, "invalid_filter", str(error))
     now = datetime.now(UTC)
-    return web.json_response(
-        {"cases": [_case_json(case, now) | {"claimed_by": holder} for case, holder in zip(cases, holders, strict=True)]}
-    )
+    found = await find(request.app[STORE], filters)
+    return web.json_response({"cases": [case_json(case, now, holder) for case, holder in found]})
 
 
 async def claim(request: web.Request) -> web.Response:
     """POST /api/reviews/{case_id}/claim: take the case for CLAIM_S seconds; 409 if someone else has it."""
-    store, case_id = request.app[STORE], request.match_info["case_id"]
-    if await store.case(case_id) is None:
-        return _error(404, "not_found", f"no case {case_id}")
-    holder = await store.claim(case_id, request[REVIEWER], CLAIM_S)
-    if holder != request[REVIEWER]:
-        return _error(409, "claimed", f"{holder} is working on this case")
-    return web.json_response({"case_id": case_id, "claimed_by": holder, "seconds": CLAIM_S})
+    case_id = request.match_info["case_id"]
+    holder = await actions.claim(request.app[STORE], case_id, request[REVIEWER])
+    return web.json_response({"case_id": case_id, "claimed_by": holder, "seconds": actions.CLAIM_S})
+
+
+async def approve(request: web.Request) -> web.Response:
+    """POST /api/reviews/{case_id}/approve [{"text": "..."}]: send the draft, or the reviewer's own text."""
+    body = await _body(request)
+    app = request.app
+    case = await actions.approve(
+        app[STORE], app[METRICS], request.match_info["case_id"], request[REVIEWER], body.get("text")
+    )
+    return web.json_response(case_json(case, datetime.now(UTC)))
+
+
+async def reject(request: web.Request) -> web.Response:
+    """POST /api/reviews/{case_id}/reject [{"reason": "..."}]: close the case; nothing is sent."""
+    body = await _body(request)
+    app = request.app
+    case = await actions.reject(
+        app[STORE], app[METRICS], request.match_info["case_id"], request[REVIEWER], body.get("reason")
+    )
+    return web.json_response(case_json(case, datetime.now(UTC)))
+
+
+async def hand_over(request: web.Request) -> web.Response:
+    """POST /api/reviews/{case_id}/handover [{"reason": "..."}]: people take the conversation; the bot stays out."""
+    body = await _body(request)
+    app = request.app
+    seconds = round(app[SETTINGS].handover_hours * 3600)
+    case = await actions.hand_over(
+        app[STORE], app[METRICS], request.match_info["case_id"], request[REVIEWER], body.get("reason"), seconds
+    )
+    return web.json_response(case_json(case, datetime.now(UTC)))
+
+
+async def release(request: web.Request) -> web.Response:
+    """POST /api/conversations/{channel}/{conversation_id}/release: give a handed-over conversation back."""
+    channel, conversation = request.match_info["channel"], request.match_info["conversation_id"]
+    if not await request.app[STORE].release(channel, conversation, request[REVIEWER]):
+        return _error(404, "not_found", "that conversation is not handed over")
+    return web.json_response({"channel": channel, "conversation_id": conversation, "handed_to": None})
+
+
+async def learning(request: web.Request) -> web.Response:
+    """GET /api/learning: per intent, how reviewed drafts fared, and shadow-mode agreement."""
+    return web.json_response({"intents": await request.app[STORE].learning()})
 
 
 async def audit(request: web.Request) -> web.Response:
@@ -88,46 +132,6 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
 
-async def approve(request: web.Request) -> web.Response:
-    """POST /api/reviews/{case_id}/approve [{"text": "..."}]: send the draft, or the reviewer's edit of it."""
-    store, case_id = request.app[STORE], request.match_info["case_id"]
-    body = await _body(request)
-    case = await store.case(case_id)
-    if case is None:
-        return _error(404, "not_found", f"no case {case_id}")
-    text = body.get("text", case.draft.text if case.draft else "")
-    if not isinstance(text, str) or not text.strip():
-        return _error(400, "empty_text", 'the case has no draft: give the reply as {"text": ...}')
-    reply = Reply(
-        reply_id=stable_id("r_", case.message.key), message=case.message, text=text.strip(), origin="reviewer"
-    )
-    return await _resolve(request, case_id, CaseState.APPROVED, reply)
-
-
-async def reject(request: web.Request) -> web.Response:
-    """POST /api/reviews/{case_id}/reject [{"reason": "..."}]: close the case; nothing is sent."""
-    reason = (await _body(request)).get("reason")
-    if reason is not None and not isinstance(reason, str):
-        return _error(400, "invalid_reason", "reason must be a string")
-    return await _resolve(request, request.match_info["case_id"], CaseState.REJECTED, None, reason)
-
-
-async def _resolve(
-    request: web.Request, case_id: str, state: CaseState, reply: Reply | None, reason: str | None = None
-) -> web.Response:
-    [holder] = await request.app[STORE].claimed_by([case_id])
-    if holder is not None and holder != request[REVIEWER]:
-        return _error(409, "claimed", f"{holder} is working on this case")
-    try:
-        case = await request.app[STORE].resolve(case_id, request[REVIEWER], state, reply, reason)
-    except KeyError:
-        return _error(404, "not_found", f"no case {case_id}")
-    except ReviewConflict as error:
-        return _error(409, "conflict", str(error))
-    request.app[METRICS].review_actions.labels(state.value).inc()
-    return web.json_response(_case_json(case))
-
-
 async def message_status(request: web.Request) -> web.Response:
     """GET /api/messages/{channel}/{message_id}: where the message is now."""
     state = await request.app[STORE].message_state(request.match_info["channel"], request.match_info["message_id"])
@@ -141,6 +145,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/reviews/{case_id}/approve", approve)
     app.router.add_post("/api/reviews/{case_id}/reject", reject)
     app.router.add_post("/api/reviews/{case_id}/claim", claim)
+    app.router.add_post("/api/reviews/{case_id}/handover", hand_over)
+    app.router.add_post("/api/conversations/{channel}/{conversation_id}/release", release)
+    app.router.add_get("/api/learning", learning)
     app.router.add_get("/api/messages/{channel}/{message_id}", message_status)
     app.router.add_get("/api/audit", audit)
     app.router.add_get("/api/openapi.json", openapi)

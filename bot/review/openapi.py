@@ -26,7 +26,8 @@ def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str,
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _ERRORS = {
-    "401": _answer("No or wrong bearer token (answered after a delay).", _ERROR_REF),
+    "401": _answer("No or wrong bearer token, or an ended session (answered after a delay).", _ERROR_REF),
+    "403": _answer("Signed in with the desk's cookie but without its CSRF token (X-CSRF-Token).", _ERROR_REF),
     "404": _answer("No such case or message.", _ERROR_REF),
 }
 _CASE = {"$ref": "#/components/schemas/ReviewCase"}
@@ -43,22 +44,28 @@ def _body(properties: dict[str, Any]) -> dict[str, Any]:
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Auto-responder review API", "version": "1"},
-    "security": [{"bearer": []}],
+    "security": [{"bearer": []}, {"desk": []}],
     "paths": {
         "/api/reviews": {
             "get": {
-                "summary": "Pending cases, urgent first, then oldest; each with seconds_left and overdue.",
+                "summary": "The queue: pending cases by priority then deadline, each with seconds_left, overdue and"
+                " claimed_by; or, with state, the most recently closed cases.",
+                "parameters": [
+                    {"name": name, "in": "query", "schema": {"type": "string"}}
+                    for name in ("channel", "priority", "intent", "state")
+                ],
                 "responses": {
                     "200": _answer(
                         "The queue.", {"type": "object", "properties": {"cases": {"type": "array", "items": _CASE}}}
                     ),
+                    "400": _answer("An unknown priority or state.", _ERROR_REF),
                     "401": _ERRORS["401"],
                 },
             }
         },
         "/api/reviews/{case_id}/approve": {
             "post": {
-                "summary": "Send the draft, or the reviewer's text.",
+                "summary": "Send the draft, the reviewer's edit of it, or their own reply.",
                 "parameters": _CASE_ID,
                 "requestBody": _body({"text": {"type": "string"}}),
                 "responses": {**_RESOLVED, "400": _answer("No text to send.", _ERROR_REF), **_CONFLICT, **_ERRORS},
@@ -70,6 +77,49 @@ OPENAPI: dict[str, Any] = {
                 "parameters": _CASE_ID,
                 "requestBody": _body({"reason": {"type": "string"}}),
                 "responses": {**_RESOLVED, **_CONFLICT, **_ERRORS},
+            }
+        },
+        "/api/reviews/{case_id}/handover": {
+            "post": {
+                "summary": "Close the case and hand its conversation to people: the bot stays out of it"
+                " for BOT_HANDOVER_HOURS.",
+                "parameters": _CASE_ID,
+                "requestBody": _body({"reason": {"type": "string", "maxLength": 500}}),
+                "responses": {**_RESOLVED, **_CONFLICT, **_ERRORS},
+            }
+        },
+        "/api/conversations/{channel}/{conversation_id}/release": {
+            "post": {
+                "summary": "Give a handed-over conversation back to the bot.",
+                "parameters": [
+                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                    for name in ("channel", "conversation_id")
+                ],
+                "responses": {"200": _answer("Released.", {"type": "object"}), **_ERRORS},
+            }
+        },
+        "/api/learning": {
+            "get": {
+                "summary": "Per intent, how many reviewed drafts were approved unedited, edited, rejected or handed"
+                " over, and shadow-mode agreement (shadow_agreed, shadow_differed).",
+                "responses": {
+                    "200": _answer(
+                        "The figures.",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "intents": {
+                                    "type": "object",
+                                    "additionalProperties": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "integer"},
+                                    },
+                                }
+                            },
+                        },
+                    ),
+                    "401": _ERRORS["401"],
+                },
             }
         },
         "/api/reviews/{case_id}/claim": {
@@ -109,7 +159,10 @@ OPENAPI: dict[str, Any] = {
         "/api/openapi.json": {"get": {"summary": "This document.", "security": [], "responses": {"200": _answer("")}}},
     },
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "desk": {"type": "apiKey", "in": "cookie", "name": "desk_session"},
+        },
         "schemas": {**_schemas["$defs"], "Error": _ERROR},
     },
 }
