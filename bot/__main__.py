@@ -1,5 +1,5 @@
-"""Command line: `python -m bot serve | web | worker | train | draft | replay | eval-intents | eval-sentiment |
-eval-risk | calibrate-unknown`."""
+"""Command line: `python -m bot serve | web | worker | train | draft | replay | export-feedback | users |
+eval-intents | eval-sentiment | eval-risk | calibrate-unknown`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from bot.models import Author, InboundMessage
 from bot.policy.load import load_policy, write_unknown_threshold
 from bot.policy.schema import BrandPolicy
 from bot.review.accounts import manage_users
+from bot.review.feedback import export_feedback
 from bot.review.users import Role
 
 SERVERS = {
@@ -118,11 +119,18 @@ def parser() -> argparse.ArgumentParser:
     text = "run messages (JSON Lines) through the real pipeline, sending nothing: one JSON line each, then a summary"
     replaying = commands.add_parser("replay", help=text, description=text)
     replaying.add_argument(
-        "file", type=Path, help="JSON Lines: id, channel, public, author_handle, author_followers, text"
+        "file",
+        type=Path,
+        help="JSON Lines: id, channel, public, author_handle, author_followers, text; rows from export-feedback "
+        "also print each case where the bot would now act against the reviewer",
     )
     replaying.add_argument("--policy", type=Path, help="policies folder to decide with (default BOT_POLICIES_DIR)")
     replaying.add_argument("--against", type=Path, help="a second policies folder: print the decisions that differ")
     replaying.add_argument("--now", help="decide as at this ISO 8601 time (default now; no zone means UTC)")
+    text = "write reviewers' decisions and edits as JSON Lines, for training and for replay to check against"
+    exporting = commands.add_parser("export-feedback", help=text, description=text)
+    exporting.add_argument("--out", type=Path, help="a .jsonl file to write (default: standard output)")
+    exporting.add_argument("--since", help="only cases resolved at or after this ISO 8601 time (no zone means UTC)")
     return root
 
 
@@ -306,6 +314,8 @@ def replay_file(settings: Settings, args: argparse.Namespace) -> int:
         encoder.close()
     for outcome in runs[0]:
         print(json.dumps(replay.report(outcome), ensure_ascii=False))
+    for regression in replay.against_reviewers(cases, runs[0]):
+        print(json.dumps(regression, ensure_ascii=False))
     figures = replay.summary(cases, runs[0])
     if args.against:
         changed = replay.differences(cases, runs[0], runs[1])
@@ -322,6 +332,7 @@ TOOLS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "draft": draft,
     "replay": replay_file,
     "users": manage_users,
+    "export-feedback": export_feedback,
     "eval-intents": eval_intents,
     "eval-sentiment": eval_sentiment,
     "eval-risk": eval_risk,

@@ -2,7 +2,9 @@
 
 Ops test a policy change here before shipping it: `--against` runs the same messages under a second
 policies folder and shows which decisions change and why. Rows labelled like the routing data set
-(`expected`, `must_review`) also get the quality figures the product promises.
+(`expected`, `must_review`) also get the quality figures the product promises. Rows exported by
+`python -m bot export-feedback` (they carry a `verdict`) are reviewers' decisions: replay names each one the
+current policy and drafts would now go against, so a mistake once fixed stays fixed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bot.errors import ConfigError
 from bot.metrics import create_metrics
 from bot.models import Author, Context, InboundMessage, Outcome
 from bot.pipeline import Pipeline
+from bot.review.feedback import Feedback, disagreement
 
 BATCH = 32
 
@@ -47,6 +50,7 @@ class Case:
     message: InboundMessage
     expected: str | None
     must_review: bool
+    feedback: Feedback | None = None  # a reviewer's decision on this message (an exported feedback row)
 
 
 def read_cases(path: Path, now: datetime) -> list[Case]:
@@ -57,29 +61,33 @@ def read_cases(path: Path, now: datetime) -> list[Case]:
     try:
         with path.open(encoding="utf-8") as handle:
             for line, row in rows(path, handle, ("id", "text")):
-                try:
-                    item = _Row.model_validate(row)
-                except ValidationError as error:
-                    problem = error.errors()[0]
-                    raise ConfigError(
-                        f"{path}:{line}: {'.'.join(map(str, problem['loc']))}: {problem['msg']}"
-                    ) from error
-                message = InboundMessage(
-                    channel=item.channel,
-                    id=item.id,
-                    conversation_id=item.conversation_id or item.id,
-                    text=item.text,
-                    author=Author(id=item.author_handle, handle=item.author_handle, followers=item.author_followers),
-                    created_at=now,
-                    public=item.public,
-                    received_at=now,
-                )
-                cases.append(Case(message, item.expected, item.must_review))
+                cases.append(_case(path, line, row, now))
     except FileNotFoundError as error:
         raise ConfigError(f"{path}: file not found") from error
     if not cases:
         raise ConfigError(f"{path}: no messages")
     return cases
+
+
+def _case(path: Path, line: int, row: dict[str, object], now: datetime) -> Case:
+    try:
+        item = _Row.model_validate(row)
+        feedback = Feedback.model_validate(row) if "verdict" in row else None
+        message = InboundMessage(
+            channel=item.channel,
+            id=item.id,
+            conversation_id=item.conversation_id or item.id,
+            text=item.text,
+            author=Author(id=item.author_handle, handle=item.author_handle, followers=item.author_followers),
+            created_at=now,
+            public=item.public,
+            received_at=now,
+        )
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(map(str, problem["loc"]))
+        raise ConfigError(f"{path}:{line}: {field + ': ' if field else ''}{problem['msg']}") from error
+    return Case(message, item.expected, item.must_review, feedback)
 
 
 async def run(
@@ -131,6 +139,9 @@ def summary(cases: Sequence[Case], outcomes: Sequence[Outcome]) -> dict[str, Any
         if got:
             figures[f"expected_{label}"] = len(got)
             figures[f"{label}_rate"] = round(got.count(action) / len(got), 4)
+    reviewed = sum(case.feedback is not None for case in cases)
+    if reviewed:
+        figures |= {"feedback": reviewed, "feedback_differences": len(against_reviewers(cases, outcomes))}
     return figures
 
 
@@ -151,3 +162,25 @@ def differences(cases: Sequence[Case], ours: Sequence[Outcome], theirs: Sequence
                 }
             )
     return changed
+
+
+def against_reviewers(cases: Sequence[Case], outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """The feedback rows where the bot would now act against what the reviewer decided (see `disagreement`)."""
+    found = []
+    for case, outcome in zip(cases, outcomes, strict=True):
+        if case.feedback is None:
+            continue
+        decision, draft = outcome.decision, outcome.draft
+        why = disagreement(case.feedback, decision.action, draft.text if draft else None)
+        if why is not None:
+            found.append(
+                {
+                    "id": case.message.id,
+                    "case_id": case.feedback.case_id,
+                    "verdict": case.feedback.verdict.value,
+                    "now": decision.action.value,
+                    "reasons": list(decision.reasons),
+                    "why": why,
+                }
+            )
+    return found

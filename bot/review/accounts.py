@@ -1,4 +1,5 @@
-"""`python -m bot users add | list | remove`: reviewer accounts from the command line."""
+"""`python -m bot users add | list | remove`: reviewer accounts from the command line, against BOT_REDIS_URL or
+serve's embedded Redis (see bot.review.connect)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ import argparse
 import asyncio
 import re
 
-from redis.asyncio import Redis
-
 from bot.config import Settings
-from bot.embedded import EmbeddedRedis
 from bot.errors import ConfigError
+from bot.review.connect import service_redis
 from bot.review.users import NAME, Role, UserExists, UserStore
 
 
@@ -21,15 +20,8 @@ def manage_users(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _manage_users(settings: Settings, args: argparse.Namespace) -> int:
-    """Against BOT_REDIS_URL, or serve's embedded Redis (started for the moment if serve isn't running)."""
-    embedded = None
-    url = settings.redis_url
-    if url is None:
-        embedded = EmbeddedRedis(settings.data_dir / "redis")
-        url = embedded.url if await embedded.answers() else await embedded.start()
-    redis = Redis.from_url(url, decode_responses=True)
-    store = UserStore(redis, settings.redis_prefix)
-    try:
+    async with service_redis(settings) as redis:
+        store = UserStore(redis, settings.redis_prefix)
         if args.users_command == "add":
             try:
                 user, password, token = await store.add(args.name, Role(args.role))
@@ -46,7 +38,3 @@ async def _manage_users(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print(f"removed {args.name}")
         return 0
-    finally:
-        await redis.aclose()
-        if embedded is not None:  # stop() leaves a server it didn't start (a running serve's) alone
-            await embedded.stop()
