@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from bot import replay
 from bot.app import build_composer, create_app, load_brand
 from bot.channels.base import MAX_CHARS
+from bot.channels.register import REGISTRABLE, register_channel
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.classify.evaluate import calibrate_unknown, evaluate, holdout, read_labelled, score, score_risks
@@ -107,6 +108,12 @@ def parser() -> argparse.ArgumentParser:
     )
     drafting.add_argument("--handle", default="customer", help="the customer's handle (default customer)")
     drafting.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    text = "tell a platform where to deliver its messages (Telegram: setWebhook with BOT_TELEGRAM_SECRET_TOKEN)"
+    channels = commands.add_parser("channels", help=text, description=text)
+    channel_commands = channels.add_subparsers(dest="channels_command", required=True, metavar="ACTION")
+    registering = channel_commands.add_parser("register", help="register this service's webhook with the platform")
+    registering.add_argument("channel", choices=REGISTRABLE)
+    registering.add_argument("--url", required=True, help="the public https:// address of /webhooks/<channel>")
     text = "manage reviewer accounts (in the service's Redis: BOT_REDIS_URL, or serve's embedded one)"
     users = commands.add_parser("users", help=text, description=text)
     user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
@@ -332,6 +339,7 @@ TOOLS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "draft": draft,
     "replay": replay_file,
     "users": manage_users,
+    "channels": register_channel,
     "export-feedback": export_feedback,
     "eval-intents": eval_intents,
     "eval-sentiment": eval_sentiment,

@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.channels import build_channels
+from bot.channels import CREDENTIALS, build_channels
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.config import Settings
@@ -148,9 +148,14 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     """One outbound HTTP session for every channel's deliveries."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
-        app[CHANNELS] = build_channels(app[SETTINGS], session)
-        if not app[CHANNELS]:
-            logger.warning("no channel configured: set BOT_GENERIC_SECRET to accept messages")
+        channels = app[CHANNELS] = build_channels(app[SETTINGS], session)
+        off = sorted(set(CREDENTIALS) - set(channels))
+        for name in off:
+            logger.info("channel %s is off: set %s to turn it on", name, CREDENTIALS[name])
+        if not channels:
+            logger.warning("no channel configured: nothing can reach the bot")
+        else:
+            logger.info("channels on: %s", ", ".join(sorted(channels)))
         yield
 
 

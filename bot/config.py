@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -28,6 +29,11 @@ class Settings(BaseSettings):
 
     generic_secret: SecretStr | None = Field(None, description="HMAC key of the generic channel (both ways).")
     generic_reply_url: str | None = Field(None, pattern=r"^https?://", description="Where generic replies go.")
+    telegram_bot_token: SecretStr | None = Field(None, description="Telegram bot token (from @BotFather).")
+    telegram_secret_token: SecretStr | None = Field(
+        None, description="Secret Telegram sends with every delivery (1-256 of A-Z a-z 0-9 _ -)."
+    )
+    telegram_api_url: str = Field("https://api.telegram.org", pattern=r"^https?://", description="Bot API base URL.")
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest webhook body accepted (413 above).")
 
     review_tokens: Annotated[list[SecretStr], NoDecode] = Field(
@@ -85,6 +91,20 @@ class Settings(BaseSettings):
                 f"BOT_LLM_MODEL must be a model folder with BOT_LLM_PROVIDER=transformers: {self.llm_model}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _telegram_pair(self) -> Settings:
+        """Half a Telegram configuration is a mistake, not a channel that is off: say so at start."""
+        if (self.telegram_bot_token is None) != (self.telegram_secret_token is None):
+            raise ValueError("Telegram needs both BOT_TELEGRAM_BOT_TOKEN and BOT_TELEGRAM_SECRET_TOKEN")
+        return self
+
+    @field_validator("telegram_secret_token")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("1 to 256 characters, each a letter, digit, _ or - (Telegram refuses others)")
+        return value
 
     @field_validator("review_tokens", mode="before")
     @classmethod

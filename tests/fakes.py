@@ -165,3 +165,67 @@ class Receiver:
     async def close(self) -> None:
         if self.server is not None:
             await self.server.close()
+
+
+@dataclass
+class FakeTelegram:
+    """The Bot API as its documentation states it: the token in the path, a JSON body, `text` of 1 to 4096
+    characters, an int chat_id, reply_parameters with an int message_id. It answers as Telegram does, and can
+    be told to answer 429 (with parameters.retry_after) or 5xx a few times first."""
+
+    token: str
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    fail: list[int] = field(default_factory=list)  # statuses to answer with, one per call, before succeeding
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    server: TestServer | None = None
+
+    @staticmethod
+    def _error(status: int, description: str, **parameters: int) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        headers = {"Retry-After": str(parameters["retry_after"])} if "retry_after" in parameters else {}
+        return web.json_response(body, status=status, headers=headers)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return self._error(401, "Unauthorized")
+        if request.content_type != "application/json":
+            return self._error(400, "Bad Request: expected a JSON body")
+        body = await request.json()
+        method = request.match_info["method"]
+        if method == "sendMessage":
+            text = body.get("text")
+            if not isinstance(body.get("chat_id"), int) or not isinstance(text, str) or not 1 <= len(text) <= 4096:
+                return self._error(400, "Bad Request: message text is empty or too long, or chat_id is not a number")
+            reply_to = body.get("reply_parameters", {})
+            if not isinstance(reply_to.get("message_id"), int):
+                return self._error(400, "Bad Request: reply_parameters.message_id must be a number")
+        if self.fail:
+            status = self.fail.pop(0)
+            if status == 429:
+                return self._error(429, "Too Many Requests: retry after 1", retry_after=1)
+            return self._error(status, "Internal Server Error")
+        async with self.arrived:
+            self.calls.append((method, body))
+            self.arrived.notify_all()
+        result: Any = (
+            True if method == "setWebhook" else {"message_id": 9000 + len(self.calls), "text": body.get("text")}
+        )
+        return web.json_response({"ok": True, "result": result})
+
+    async def wait_for(self, count: int, timeout: float = 60) -> list[tuple[str, dict[str, Any]]]:
+        async with self.arrived:
+            await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.calls) >= count), timeout)
+        return self.calls
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self.handle)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+        return str(self.server.make_url("")).rstrip("/")
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()

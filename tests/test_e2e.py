@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,16 +13,29 @@ import aiohttp
 import pytest
 
 from tests.conftest import SECRET, TOKEN, free_port, payload, signed
-from tests.fakes import Receiver
+from tests.fakes import FakeTelegram, Receiver
 from tests.service import Service, start
 
 pytestmark = pytest.mark.slow
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TELEGRAM_TOKEN = "123456:e2e-bot-token"
+TELEGRAM_SECRET = "e2e_secret-token"
+
+
+@pytest.fixture(scope="module")
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram(TELEGRAM_TOKEN)
+    yield fake
+    await fake.close()
 
 
 @pytest.fixture(scope="module")
 async def service(
-    peer: Receiver, tmp_path_factory: pytest.TempPathFactory, brand_models: Path, policies_dir: Path
+    peer: Receiver,
+    telegram: FakeTelegram,
+    tmp_path_factory: pytest.TempPathFactory,
+    brand_models: Path,
+    policies_dir: Path,
 ) -> AsyncIterator[Service]:
     reply_url = await peer.start()
     data = tmp_path_factory.mktemp("e2e")
@@ -32,6 +46,9 @@ async def service(
         "BOT_GENERIC_SECRET": SECRET,
         "BOT_GENERIC_REPLY_URL": reply_url,
         "BOT_REVIEW_TOKENS": TOKEN,
+        "BOT_TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "BOT_TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET,
+        "BOT_TELEGRAM_API_URL": await telegram.start(),
     }  # no BOT_REDIS_URL: the embedded Redis
     service = await start("serve", free_port(), env, data / "serve.log")
     await service.wait_ready()
@@ -59,17 +76,24 @@ async def get(service: Service, path: str) -> dict[str, object]:
 
 
 async def wait_status(service: Service, message_id: str, status: str, timeout: float = 60) -> dict[str, object]:
+    return await wait_status_of(service, "generic", message_id, {status}, timeout)
+
+
+async def wait_status_of(
+    service: Service, channel: str, message_id: str, statuses: set[str], timeout: float = 60
+) -> dict[str, object]:
+    state: dict[str, object] = {}
     for _ in range(int(timeout * 10)):
         async with (
             aiohttp.ClientSession(headers=AUTH) as session,
-            session.get(f"{service.url}/api/messages/generic/{message_id}") as response,
+            session.get(f"{service.url}/api/messages/{channel}/{message_id}") as response,
         ):
             if response.status == 200:
                 state = await response.json()
-                if state["status"] == status:
-                    return state  # type: ignore[no-any-return]
+                if state["status"] in statuses:
+                    return state
         await asyncio.sleep(0.1)
-    raise AssertionError(f"{message_id} never reached {status}; last: {state}")
+    raise AssertionError(f"{message_id} never reached {statuses}; last: {state}")
 
 
 def replies_to(peer: Receiver, message_id: str) -> list[dict[str, str]]:
@@ -148,3 +172,40 @@ async def test_metrics_show_the_path(service: Service) -> None:
         "autoresponder_risk_flags_total",
     ):
         assert name in text
+
+
+def telegram_update(update_id: int, chat: dict[str, object], message_id: int, text: str) -> bytes:
+    """An update shaped like the Bot API's published examples."""
+    sender = {"id": 2222222, "is_bot": False, "first_name": "Ana", "username": "ana_buyer"}
+    message = {"message_id": message_id, "date": int(time.time()), "from": sender, "chat": chat, "text": text}
+    return json.dumps({"update_id": update_id, "message": message}).encode()
+
+
+async def test_telegram_in_and_out_for_a_private_chat_and_a_group_mention(
+    service: Service, telegram: FakeTelegram
+) -> None:
+    url = service.url + "/webhooks/telegram"
+    private = telegram_update(
+        1, {"id": 2222222, "type": "private"}, 11, "How long does standard delivery take in the UK?"
+    )
+    group = {"id": -1001234567890, "type": "supergroup", "title": "Shop customers"}
+    mention = telegram_update(2, group, 42, "@NorthwindBot how long does standard delivery take in the UK?")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=private, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}) as response:
+            assert response.status == 401
+        for body in (private, mention):
+            headers = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET, "Content-Type": "application/json"}
+            async with session.post(url, data=body, headers=headers) as response:
+                assert response.status == 202 and (await response.json())["accepted"] == 1
+    state = await wait_status_of(service, "telegram", "-1001234567890:42", {"sent", "in_review"})
+    if state["status"] == "in_review":  # a public mention may wait for a person: approve it as one would
+        async with (
+            aiohttp.ClientSession(headers=AUTH) as session,
+            session.post(f"{service.url}/api/reviews/{state['case_id']}/approve") as response,
+        ):
+            assert response.status == 200
+    calls = await telegram.wait_for(2)
+    sent = {(body["chat_id"], body["reply_parameters"]["message_id"]): body["text"] for _, body in calls}
+    assert set(sent) == {(2222222, 11), (-1001234567890, 42)}
+    assert "3–5 working days" in sent[(2222222, 11)]
+    assert all(method == "sendMessage" for method, _ in calls)
