@@ -172,7 +172,7 @@ def _login(request: web.Request, status: int, error: str) -> web.StreamResponse:
         _context(request, login_csrf=token, next=request.query.get("next", ""), error=error),
         status=status,
     )
-    set_cookie(response, LOGIN_CSRF_COOKIE, token, 3600, request.secure or request.app[SETTINGS].secure_cookies)
+    set_cookie(response, LOGIN_CSRF_COOKIE, token, 3600, _secure(request))
     return response
 
 
@@ -191,9 +191,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     cookie, _ = await request.app[SESSIONS].open(user.name)
     target = _text(request.query.get("next"))
     response = web.HTTPSeeOther(target if target.startswith(f"{DESK}/") else f"{DESK}/")
-    settings = request.app[SETTINGS]
-    secure = request.secure or settings.secure_cookies
-    set_cookie(response, COOKIE, cookie, round(settings.session_hours * 3600), secure)
+    set_cookie(response, COOKIE, cookie, round(request.app[SETTINGS].session_hours * 3600), _secure(request))
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
     raise response
 
@@ -203,6 +201,11 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther(f"{DESK}/login")
     response.del_cookie(COOKIE, path="/")
     raise response
+
+
+def _secure(request: web.Request) -> bool:
+    """Cookies are Secure over HTTPS, and always when BOT_SECURE_COOKIES says TLS ends at a proxy in front."""
+    return request.secure or request.app[SETTINGS].secure_cookies
 
 
 def _text(value: object) -> str:

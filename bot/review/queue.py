@@ -62,8 +62,9 @@ def choices(cases: Sequence[ReviewCase]) -> dict[str, list[str]]:
 async def find(store: RedisStore, filters: Filters) -> list[tuple[ReviewCase, str | None]]:
     """The matching cases with who holds each: the open queue in its order (priority, then deadline), or
     the most recently closed cases."""
-    if filters.state == CaseState.PENDING:
-        cases = await store.pending_cases(limit=SCAN)
+    if filters.state == CaseState.PENDING:  # every desk polls this: read past the top only to filter
+        narrowed = bool(filters.channel or filters.priority or filters.intent)
+        cases = await store.pending_cases(limit=SCAN if narrowed else LIMIT)
     else:
         cases = await store.resolved_cases(LIMIT, newest_first=True)
     cases = [case for case in cases if filters.matches(case)][:LIMIT]
