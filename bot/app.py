@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.channels import CREDENTIALS, build_channels
+from bot.channels import build_channels, off_channels
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.config import Settings
@@ -40,7 +40,7 @@ from bot.draft.offline import Answer, OfflineDrafter, load_answers
 from bot.draft.openai_chat import OpenAIChat
 from bot.draft.prompts import Prompts
 from bot.embedded import EmbeddedRedis
-from bot.ingest import webhook
+from bot.ingest import handshake, webhook
 from bot.keys import CHANNELS, METRICS, MODEL_READY, REDIS, SESSIONS, SETTINGS, STORE, USERS
 from bot.metrics import Metrics, create_metrics
 from bot.pipeline import Pipeline
@@ -149,9 +149,8 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     """One outbound HTTP session for every channel's deliveries."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
         channels = app[CHANNELS] = build_channels(app[SETTINGS], session)
-        off = sorted(set(CREDENTIALS) - set(channels))
-        for name in off:
-            logger.info("channel %s is off: set %s to turn it on", name, CREDENTIALS[name])
+        for name, credentials in off_channels(app[SETTINGS]).items():
+            logger.info("channel %s is off: set %s to turn it on", name, credentials)
         if not channels:
             logger.warning("no channel configured: nothing can reach the bot")
         else:
@@ -281,6 +280,7 @@ def create_app(settings: Settings, *, webhooks: bool = True, workers: bool = Tru
     app.router.add_get("/metrics", metrics)
     if webhooks:
         app.router.add_post("/webhooks/{channel}", webhook)
+        app.router.add_get("/webhooks/{channel}", handshake)
         add_review_routes(app)
         add_desk_routes(app, app[BRAND].passages)
     return app

@@ -9,6 +9,19 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# The platforms' documented send limits (replies per second; platforms.md), paced so they never answer 429.
+SEND_RATE = {
+    "x_mention": 100 / 900,  # POST /2/tweets: 100 per 15 minutes per user
+    "x_dm": 15 / 900,  # DM sends: 15 per 15 minutes per user
+    "messenger": 250.0,  # Send API: 300/s per Page
+    "facebook_comment": 250.0,
+    "instagram_dm": 250.0,
+    "instagram_comment": 750 / 3600,  # private replies: 750/h per account; public replies share it here
+    "whatsapp": 80.0,  # default throughput per number
+    "telegram": 30.0,  # the Bot FAQ's overall guidance
+    "chatwoot": 50.0,  # rack-attack's default 3000/min per IP
+}
+
 
 class Settings(BaseSettings):
     """Every setting of the service; each is read from the environment variable `BOT_<NAME>` or `.env`."""
@@ -34,6 +47,36 @@ class Settings(BaseSettings):
         None, description="Secret Telegram sends with every delivery (1-256 of A-Z a-z 0-9 _ -)."
     )
     telegram_api_url: str = Field("https://api.telegram.org", pattern=r"^https?://", description="Bot API base URL.")
+    meta_app_secret: SecretStr | None = Field(None, description="Meta app secret: the X-Hub-Signature-256 key.")
+    meta_instagram_app_secret: SecretStr | None = Field(
+        None, description="Instagram app secret (Business Login apps sign Instagram deliveries with it)."
+    )
+    meta_verify_token: SecretStr | None = Field(None, description="The verify token typed into Meta's dashboard.")
+    meta_page_token: SecretStr | None = Field(None, description="Page access token: turns Messenger on.")
+    meta_instagram_token: SecretStr | None = Field(None, description="Instagram token: turns Instagram on.")
+    meta_whatsapp_token: SecretStr | None = Field(None, description="WhatsApp Cloud API token: turns WhatsApp on.")
+    meta_graph_url: str = Field("https://graph.facebook.com", pattern=r"^https?://", description="Graph API base URL.")
+    meta_instagram_graph_url: str = Field(
+        "https://graph.facebook.com",
+        pattern=r"^https?://",
+        description="Instagram's Graph host: graph.facebook.com (Facebook Login) or graph.instagram.com.",
+    )
+    meta_graph_version: str = Field("v23.0", pattern=r"^v\d+\.\d+$", description="Graph API version in paths.")
+    x_consumer_secret: SecretStr | None = Field(None, description="X app's consumer (API key) secret: CRC, signatures.")
+    x_user_token: SecretStr | None = Field(None, description="OAuth 2.0 user token of the brand's X account.")
+    x_user_id: str | None = Field(None, pattern=r"^\d+$", description="The brand's X account id (its own posts).")
+    x_api_url: str = Field("https://api.x.com", pattern=r"^https?://", description="X API base URL.")
+    chatwoot_url: str | None = Field(None, pattern=r"^https?://", description="Chatwoot installation base URL.")
+    chatwoot_bot_token: SecretStr | None = Field(None, description="The agent bot's access token: turns Chatwoot on.")
+    chatwoot_secret: SecretStr | None = Field(None, description="The agent bot's webhook secret (signs deliveries).")
+    chatwoot_allow_unsigned: bool = Field(
+        False, description="Accept unsigned deliveries (Chatwoot before signing existed): anyone can post messages."
+    )
+    chatwoot_max_skew_s: int = Field(300, gt=0, description="Oldest X-Chatwoot-Timestamp accepted (replays).")
+    send_rate: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: dict(SEND_RATE),
+        description="Replies per second per surface, across every process, e.g. 'x_mention=0.1,telegram=30'.",
+    )
     max_body_bytes: int = Field(1024 * 1024, gt=0, description="Largest webhook body accepted (413 above).")
 
     review_tokens: Annotated[list[SecretStr], NoDecode] = Field(
@@ -105,6 +148,38 @@ class Settings(BaseSettings):
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
             raise ValueError("1 to 256 characters, each a letter, digit, _ or - (Telegram refuses others)")
         return value
+
+    @model_validator(mode="after")
+    def _channel_pairs(self) -> Settings:
+        """A platform token without what verifies its deliveries would be a channel that can't hear: say so."""
+        meta = [self.meta_page_token, self.meta_instagram_token, self.meta_whatsapp_token]
+        if any(meta) and (self.meta_app_secret is None or self.meta_verify_token is None):
+            raise ValueError("Meta channels need BOT_META_APP_SECRET and BOT_META_VERIFY_TOKEN")
+        if self.x_user_token is not None and (self.x_consumer_secret is None or self.x_user_id is None):
+            raise ValueError("X needs BOT_X_CONSUMER_SECRET and BOT_X_USER_ID with BOT_X_USER_TOKEN")
+        if self.chatwoot_bot_token is not None:
+            if self.chatwoot_url is None:
+                raise ValueError("Chatwoot needs BOT_CHATWOOT_URL with BOT_CHATWOOT_BOT_TOKEN")
+            if self.chatwoot_secret is None and not self.chatwoot_allow_unsigned:
+                raise ValueError("Chatwoot needs BOT_CHATWOOT_SECRET (or BOT_CHATWOOT_ALLOW_UNSIGNED=true)")
+        return self
+
+    @field_validator("send_rate", mode="before")
+    @classmethod
+    def _rates(cls, value: object) -> object:
+        """'surface=rate,…' over the defaults: a surface not named keeps its documented limit."""
+        if not isinstance(value, str):
+            return value
+        rates = dict(SEND_RATE)
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            surface, equals, rate = item.partition("=")
+            try:
+                rates[surface.strip()] = float(rate)
+            except ValueError:
+                raise ValueError(f"{item!r} is not surface=replies-per-second") from None
+            if not equals or rates[surface.strip()] <= 0:
+                raise ValueError(f"{item!r} is not surface=replies-per-second (above 0)")
+        return rates
 
     @field_validator("review_tokens", mode="before")
     @classmethod

@@ -20,13 +20,21 @@ class BadRequest(BotError):
         self.detail = detail
 
 
-class ChannelError(BotError):
-    """A delivery to a platform failed."""
+class Unauthentic(BadRequest):
+    """A delivery whose signature (or secret, or timestamp) is missing or wrong: answered 401, never processed."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+
+class ChannelError(BotError):
+    """A delivery to a platform failed. `reason` becomes the review case's reason when the reply goes to a
+    person instead: "delivery_failed", or "outside_messaging_window" (Meta's 24 hours have passed)."""
+
+    def __init__(
+        self, message: str, *, retryable: bool, retry_after: float | None = None, reason: str = "delivery_failed"
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.reason = reason
 
 
 class DraftError(BotError):

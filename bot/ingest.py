@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot.errors import BadRequest
+from bot.errors import BadRequest, Unauthentic
 from bot.keys import CHANNELS, METRICS, SETTINGS, STORE
 
 logger = logging.getLogger(__name__)
@@ -33,10 +33,11 @@ async def webhook(request: web.Request) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:  # chunked body that grew past the limit
         return _reject(request, name, 413, "too_large", f"body over {limit} bytes")
-    if not channel.verify(request.headers, body):
-        return _reject(request, name, 401, "bad_signature", "missing or wrong signature")
     try:
+        channel.verify(request.headers, body)
         messages = channel.parse(body, datetime.now(UTC))
+    except Unauthentic as error:
+        return _reject(request, name, 401, error.reason, error.detail)
     except BadRequest as error:
         return _reject(request, name, 400, error.reason, error.detail)
     try:
@@ -47,3 +48,17 @@ async def webhook(request: web.Request) -> web.Response:
     accepted = sum(fresh)
     request.app[METRICS].messages_received.labels(name).inc(accepted)
     return web.json_response({"accepted": accepted, "duplicates": len(fresh) - accepted}, status=202)
+
+
+async def handshake(request: web.Request) -> web.Response:
+    """GET /webhooks/{channel}: the platform checks it owns the URL (Meta's hub.challenge, X's CRC)."""
+    name = request.match_info["channel"]
+    channel = request.app[CHANNELS].get(name)
+    if channel is None:
+        return _reject(request, "unknown", 404, "unknown_channel", f"no channel named {name!r} is configured")
+    answer = channel.handshake(request.query)
+    if answer is None:
+        return _reject(request, name, 405, "no_handshake", f"{name} has no subscription check: POST deliveries")
+    if answer.status >= 400:
+        return _reject(request, name, answer.status, "bad_handshake", answer.body)
+    return web.Response(status=answer.status, text=answer.body, content_type=answer.content_type)

@@ -29,6 +29,7 @@ class InboundMessage(Record):
     created_at: AwareDatetime
     public: bool
     received_at: AwareDatetime
+    attachments: tuple[str, ...] = ()  # kinds of what came besides words: "image", "audio", "sticker", …
 
     @property
     def key(self) -> str:

@@ -6,12 +6,14 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TOKEN, free_port
 
 
 @dataclass
@@ -58,3 +60,25 @@ async def start(command: str, port: int, env: dict[str, str], log: Path) -> Serv
             stderr=asyncio.subprocess.STDOUT,
         )
     return Service(process, f"http://127.0.0.1:{port}", log)
+
+
+@asynccontextmanager
+async def serving(data: Path, brand_models: Path, policies_dir: Path, env: dict[str, str]) -> AsyncIterator[Service]:
+    """`python -m bot serve` with its embedded Redis, the test brand's models and policies, the review token
+    TOKEN, and `env` (a channel's settings); ready when entered, and it must stop cleanly, without a traceback."""
+    full_env = {
+        "BOT_DATA_DIR": str(data / "data"),
+        "BOT_MODELS_DIR": str(brand_models),
+        "BOT_POLICIES_DIR": str(policies_dir),
+        "BOT_REVIEW_TOKENS": TOKEN,
+        **env,
+    }
+    service = await start("serve", free_port(), full_env, data / "serve.log")
+    try:
+        await service.wait_ready()
+        yield service
+    finally:
+        code = await service.stop()
+    log = service.log.read_text()
+    assert code == 0, log
+    assert "Traceback" not in log, log

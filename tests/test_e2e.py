@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import SECRET, TOKEN, free_port, payload, signed
+from tests.conftest import SECRET, TOKEN, payload, signed
 from tests.fakes import FakeTelegram, Receiver
-from tests.service import Service, start
+from tests.service import Service, serving
 
 pytestmark = pytest.mark.slow
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -37,27 +37,16 @@ async def service(
     brand_models: Path,
     policies_dir: Path,
 ) -> AsyncIterator[Service]:
-    reply_url = await peer.start()
-    data = tmp_path_factory.mktemp("e2e")
     env = {
-        "BOT_DATA_DIR": str(data / "data"),
-        "BOT_MODELS_DIR": str(brand_models),
-        "BOT_POLICIES_DIR": str(policies_dir),
         "BOT_GENERIC_SECRET": SECRET,
-        "BOT_GENERIC_REPLY_URL": reply_url,
-        "BOT_REVIEW_TOKENS": TOKEN,
+        "BOT_GENERIC_REPLY_URL": await peer.start(),
         "BOT_TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
         "BOT_TELEGRAM_SECRET_TOKEN": TELEGRAM_SECRET,
         "BOT_TELEGRAM_API_URL": await telegram.start(),
     }  # no BOT_REDIS_URL: the embedded Redis
-    service = await start("serve", free_port(), env, data / "serve.log")
-    await service.wait_ready()
-    yield service
-    code = await service.stop()
-    log = service.log.read_text()
-    assert code == 0, log
-    assert "Traceback" not in log, log
-    assert "embedded Redis" in log
+    async with serving(tmp_path_factory.mktemp("e2e"), brand_models, policies_dir, env) as service:
+        yield service
+    assert "embedded Redis" in service.log.read_text()
 
 
 async def post(service: Service, body: object) -> tuple[int, dict[str, object]]:

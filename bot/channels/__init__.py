@@ -1,26 +1,28 @@
-"""Platform adapters: each verifies, parses and sends for one channel; `build_channels` makes the registry."""
+"""Platform adapters: one module per platform, each registering its class with `@registered` (base.py).
+
+Adding a channel: write a module here whose class implements `Channel` and `ChannelType`, decorate it with
+`@registered`, add its settings to config.py, and import the module below.
+"""
 
 from __future__ import annotations
 
 import aiohttp
 
-from bot.channels.base import Channel
-from bot.channels.generic import GenericChannel
-from bot.channels.telegram import TelegramChannel
+from bot.channels import generic, telegram  # noqa: F401  (importing a module registers its channel)
+from bot.channels.base import REGISTRY, Channel
 from bot.config import Settings
-
-# What turns each channel on (a channel without its credentials is off; its webhook answers 404).
-CREDENTIALS = {
-    GenericChannel.name: "BOT_GENERIC_SECRET",
-    TelegramChannel.name: "BOT_TELEGRAM_BOT_TOKEN and BOT_TELEGRAM_SECRET_TOKEN",
-}
 
 
 def build_channels(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Channel]:
-    """The channels this deployment has credentials for, by name; unconfigured ones are left out."""
-    channels: dict[str, Channel] = {}
-    if settings.generic_secret is not None:
-        channels[GenericChannel.name] = GenericChannel.from_settings(settings, session)
-    if settings.telegram_bot_token is not None:  # Settings holds its secret token too
-        channels[TelegramChannel.name] = TelegramChannel.from_settings(settings, session)
-    return channels
+    """The channels this deployment has credentials for, by webhook name; unconfigured ones are left out."""
+    return {name: kind.from_settings(settings, session) for name, kind in REGISTRY.items() if kind.configured(settings)}
+
+
+def off_channels(settings: Settings) -> dict[str, str]:
+    """The channels left off, each with the settings that would turn it on (said at start)."""
+    return {name: kind.credentials for name, kind in REGISTRY.items() if not kind.configured(settings)}
+
+
+def by_surface(channels: dict[str, Channel]) -> dict[str, Channel]:
+    """Which channel sends a reply to a message of each surface (InboundMessage.channel)."""
+    return {surface: channel for channel in channels.values() for surface in channel.surfaces}

@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import aiohttp
+
+from bot.config import Settings
 from bot.models import InboundMessage, Reply
 
 # The longest reply each platform accepts, as reply_length() measures it (platform facts, not brand choices;
@@ -47,19 +51,66 @@ def reply_length(channel: str, text: str) -> int:
     return len(text)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a handshake answers (a platform's GET to the webhook: Meta's hub.challenge, X's CRC)."""
+
+    status: int
+    body: str
+    content_type: str = "text/plain"
+
+
 class Channel(Protocol):
-    """verify() on the raw bytes first, then parse(); send() delivers one reply or raises ChannelError."""
+    """One platform's adapter. The webhook POST /webhooks/{name} runs verify() on the raw bytes, then parse();
+    GET /webhooks/{name} runs handshake(). The sender calls send() for a reply to any of `surfaces` (the
+    `InboundMessage.channel` values parse() produces: X has x_mention and x_dm on one webhook) and
+    hand_over() when a reviewer hands a conversation to people."""
 
     name: str
+    surfaces: tuple[str, ...]
+    # Whether the platform recognises a resent reply (the generic receiver dedups on reply_id): after a crash
+    # mid-send, such a reply is resent; any other goes to a reviewer, who checks before sending it again.
+    resend_safe: bool
 
-    def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
-        """True only if the body was signed by the platform (constant-time comparison)."""
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise Unauthentic unless the body was signed by the platform (compared in constant time)."""
+        ...
+
+    def handshake(self, query: Mapping[str, str]) -> Answer | None:
+        """The answer to the platform's subscription check, or None if it has none (the GET is then a 405)."""
         ...
 
     def parse(self, body: bytes, received_at: datetime) -> list[InboundMessage]:
-        """The messages in a verified body; raises BadRequest naming what is wrong."""
+        """The messages in a verified body that a customer wrote; raises BadRequest naming what is wrong."""
         ...
 
-    async def send(self, reply: Reply) -> None:
-        """Deliver a reply; raises ChannelError(retryable=...) on failure."""
+    async def send(self, reply: Reply) -> str | None:
+        """Deliver a reply; the platform's id for it (if it gives one), or ChannelError(retryable=...)."""
         ...
+
+    async def hand_over(self, message: InboundMessage) -> None:
+        """Give the conversation to the platform's own human inbox, where it has one (Chatwoot)."""
+        ...
+
+
+class ChannelType(Protocol):
+    """What the registry needs of a channel class: whether it is configured, and how to build it."""
+
+    name: str
+    credentials: str  # the settings that turn it on, as a user sets them (logged when it is off)
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool: ...
+
+    @classmethod
+    def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> Channel: ...
+
+
+REGISTRY: dict[str, ChannelType] = {}
+T = TypeVar("T", bound=ChannelType)
+
+
+def registered(cls: T) -> T:
+    """Class decorator: make a channel known to build_channels (its module is imported by the package)."""
+    REGISTRY[cls.name] = cls
+    return cls

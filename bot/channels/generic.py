@@ -11,8 +11,9 @@ from datetime import datetime
 import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bot.channels.base import Answer, registered
 from bot.config import Settings
-from bot.errors import BadRequest, ChannelError
+from bot.errors import BadRequest, ChannelError, Unauthentic
 from bot.http import retry_after
 from bot.models import Author, InboundMessage, Reply
 
@@ -35,10 +36,14 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+@registered
 class GenericChannel:
     """Inbound: POST /webhooks/generic, one message object or a list. Outbound: POST to the reply URL."""
 
     name = "generic"
+    surfaces: tuple[str, ...] = ("generic",)
+    credentials = "BOT_GENERIC_SECRET"
+    resend_safe = True  # the receiver is told to dedup on reply_id
 
     def __init__(self, secret: bytes, reply_url: str | None, session: aiohttp.ClientSession) -> None:
         self._secret = secret
@@ -46,13 +51,24 @@ class GenericChannel:
         self._session = session
 
     @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return settings.generic_secret is not None
+
+    @classmethod
     def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> GenericChannel:
         assert settings.generic_secret is not None
         return cls(settings.generic_secret.get_secret_value().encode(), settings.generic_reply_url, session)
 
-    def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         given = headers.get(SIGNATURE_HEADER, "")
-        return hmac.compare_digest(given.encode(), sign(self._secret, body).encode())
+        if not hmac.compare_digest(given.encode(), sign(self._secret, body).encode()):
+            raise Unauthentic("bad_signature", f"missing or wrong {SIGNATURE_HEADER}")
+
+    def handshake(self, query: Mapping[str, str]) -> Answer | None:
+        return None
+
+    async def hand_over(self, message: InboundMessage) -> None:
+        return None  # the receiving system decides who answers next
 
     def parse(self, body: bytes, received_at: datetime) -> list[InboundMessage]:
         try:
@@ -86,7 +102,7 @@ class GenericChannel:
                 raise BadRequest("invalid_message", where + problems) from error
         return messages
 
-    async def send(self, reply: Reply) -> None:
+    async def send(self, reply: Reply) -> str | None:
         if self._reply_url is None:
             raise ChannelError("BOT_GENERIC_REPLY_URL is not set: nowhere to deliver", retryable=False)
         body = json.dumps(
@@ -101,7 +117,7 @@ class GenericChannel:
         try:
             async with self._session.post(self._reply_url, data=body, headers=headers) as response:
                 if response.status < 300:
-                    return
+                    return None
                 text = (await response.text())[:200]
                 retryable = response.status == 429 or response.status >= 500
                 raise ChannelError(

@@ -18,8 +18,9 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.channels.base import Answer, registered
 from bot.config import Settings
-from bot.errors import BadRequest, ChannelError, ConfigError
+from bot.errors import BadRequest, ChannelError, ConfigError, Unauthentic
 from bot.http import retry_after
 from bot.models import Author, InboundMessage, Reply
 
@@ -64,14 +65,22 @@ class _Update(BaseModel):
     business_message: _Message | None = None
 
 
+@registered
 class TelegramChannel:
     name = "telegram"
+    surfaces: tuple[str, ...] = ("telegram",)
+    credentials = "BOT_TELEGRAM_BOT_TOKEN and BOT_TELEGRAM_SECRET_TOKEN"
+    resend_safe = False
 
     def __init__(self, token: str, secret: str, api_url: str, session: aiohttp.ClientSession) -> None:
         self._token = token
         self._secret = secret.encode()
         self._api = api_url.rstrip("/")
         self._session = session
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return settings.telegram_bot_token is not None  # Settings holds its secret token too
 
     @classmethod
     def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> TelegramChannel:
@@ -84,8 +93,15 @@ class TelegramChannel:
             session,
         )
 
-    def verify(self, headers: Mapping[str, str], body: bytes) -> bool:
-        return hmac.compare_digest(headers.get(SECRET_HEADER, "").encode(), self._secret)
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        if not hmac.compare_digest(headers.get(SECRET_HEADER, "").encode(), self._secret):
+            raise Unauthentic("bad_secret", f"missing or wrong {SECRET_HEADER}")
+
+    def handshake(self, query: Mapping[str, str]) -> Answer | None:
+        return None  # setWebhook registers (`python -m bot channels register telegram`)
+
+    async def hand_over(self, message: InboundMessage) -> None:
+        return None  # Telegram has no inbox of its own to hand to
 
     def parse(self, body: bytes, received_at: datetime) -> list[InboundMessage]:
         """The update's message, if it is one a customer wrote; other updates (and bots) give nothing."""
@@ -115,7 +131,7 @@ class TelegramChannel:
             )
         ]
 
-    async def send(self, reply: Reply) -> None:
+    async def send(self, reply: Reply) -> str | None:
         chat, _, message_id = reply.message.id.rpartition(":")
         _, _, topic = reply.message.conversation_id.partition(":")
         body: dict[str, Any] = {
@@ -125,7 +141,8 @@ class TelegramChannel:
         }
         if topic:
             body["message_thread_id"] = int(topic)
-        await self.call("sendMessage", body)
+        sent = await self.call("sendMessage", body)
+        return f"{chat}:{sent['message_id']}" if isinstance(sent, dict) and "message_id" in sent else None
 
     async def call(self, method: str, body: dict[str, Any]) -> Any:
         """One Bot API call; its `result`, or ChannelError (retryable on 429, 5xx and lost connections)."""

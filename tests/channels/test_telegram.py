@@ -17,6 +17,7 @@ from bot.__main__ import main
 from bot.channels.telegram import SECRET_HEADER, TelegramChannel
 from bot.errors import BadRequest, ChannelError
 from bot.models import Reply
+from tests.channels import authentic
 from tests.fakes import FakeTelegram
 
 DATA = Path(__file__).parent / "data"  # the platform's own examples (wire-format facts)
@@ -45,10 +46,10 @@ async def channel(telegram: FakeTelegram) -> AsyncIterator[TelegramChannel]:
 
 def test_the_secret_token_must_be_exactly_the_one_given_to_set_webhook(channel: TelegramChannel) -> None:
     body = json.dumps(example("telegram_update_private_text")).encode()
-    assert channel.verify({SECRET_HEADER: "s3cr3t_Token-123"}, body)
-    assert not channel.verify({SECRET_HEADER: "s3cr3t_token-123"}, body)  # case differs
-    assert not channel.verify({}, body)  # missing
-    assert not channel.verify({SECRET_HEADER: ""}, body)
+    assert authentic(channel, {SECRET_HEADER: "s3cr3t_Token-123"}, body)
+    assert not authentic(channel, {SECRET_HEADER: "s3cr3t_token-123"}, body)  # case differs
+    assert not authentic(channel, {}, body)  # missing
+    assert not authentic(channel, {SECRET_HEADER: ""}, body)
 
 
 def test_the_published_updates_become_messages_keyed_by_chat(channel: TelegramChannel) -> None:
