@@ -173,6 +173,8 @@ class Settings(BaseSettings):
         rates = dict(SEND_RATE)
         for item in filter(None, (part.strip() for part in value.split(","))):
             surface, equals, rate = item.partition("=")
+            if surface.strip() not in (*SEND_RATE, "generic"):
+                raise ValueError(f"{surface.strip()!r} is not a surface; known: {', '.join([*SEND_RATE, 'generic'])}")
             try:
                 rates[surface.strip()] = float(rate)
             except ValueError:

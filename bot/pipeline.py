@@ -15,7 +15,7 @@ from bot.draft.compose import Composer
 from bot.draft.holding import Holding
 from bot.metrics import Metrics
 from bot.models import Classification, Context, InboundMessage, Outcome, Priority
-from bot.policy.decide import decide, ignore_reasons
+from bot.policy.decide import attachment_only, decide, ignore_reasons
 from bot.policy.hours import after_working_time
 from bot.policy.schema import BrandPolicy
 
@@ -88,7 +88,9 @@ class Pipeline:
             ",".join(decision.reasons),
         )
         holding = None
-        if decision.holding and decision.deadline is not None:  # reviewers are off: say when a person answers
+        if decision.holding and attachment_only(message) and policy.decision.attachments_only == "reply":
+            holding = self.holding.attachment(message)
+        elif decision.holding and decision.deadline is not None:  # reviewers are off: say when a person answers
             hours = policy.decision.review_hours
             queue = after_working_time(hours, now, backlog * policy.decision.review_minutes_per_case)
             answer_by = max(decision.deadline, queue)

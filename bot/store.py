@@ -51,6 +51,15 @@ for i = 1, (#KEYS - 1) / 2 do
 end
 return flags
 """
+# GCRA: KEYS[1] holds when the next send is theoretically due (ms, Redis's clock); ARGV: interval, burst (ms).
+_PACE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local interval = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], due + interval, 'PX', due + interval - now + 1000)
+return math.max(0, due - now - tonumber(ARGV[2]))
+"""
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,12 @@ class Keys:
     def handover(self, channel: str, conversation_id: str) -> str:
         return f"{self._p}:human:{channel}:{conversation_id}"
 
+    def sending(self, reply_id: str) -> str:
+        return f"{self._p}:sending:{reply_id}"
+
+    def pace(self, surface: str) -> str:
+        return f"{self._p}:pace:{surface}"
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -130,6 +145,7 @@ class RedisStore:
         self.keys = Keys(prefix)
         self.ttl_s = ttl_s
         self._enqueue = redis.register_script(_ENQUEUE)
+        self._pace_script = redis.register_script(_PACE)
 
     async def setup(self) -> None:
         """Create both consumer groups; an existing group is fine, any other error is not."""
@@ -257,6 +273,23 @@ class RedisStore:
 
         return await self._once(stream, group, entry.entry_id, f"dead:{key}", effects)
 
+    async def begin_send(self, reply_id: str, consumer: str) -> bool:
+        """Record that a reply is about to go out; False if an earlier attempt began and never finished (its
+        sender died mid-send: the platform may or may not have the reply)."""
+        return bool(await self.redis.set(self.keys.sending(reply_id), consumer, nx=True, ex=self.ttl_s))
+
+    async def send_failed(self, reply_id: str) -> None:
+        """The platform refused the attempt: nothing went out, the next attempt may begin."""
+        await self.redis.delete(self.keys.sending(reply_id))
+
+    async def pace(self, surface: str, per_second: float) -> float:
+        """Reserve the next send slot of a surface, shared by every process (a GCRA on Redis's clock, with a
+        second's worth of burst); the seconds to wait before using it."""
+        interval_ms = max(1, round(1000 / per_second))
+        burst_ms = interval_ms * (max(1, int(per_second)) - 1)
+        wait_ms = await self._pace_script(keys=[self.keys.pace(surface)], args=[interval_ms, burst_ms])
+        return int(wait_ms) / 1000
+
     async def delivered(self, entry_id: str, reply: Reply) -> bool:
         """Record a successful delivery and ack the outbox entry."""
         message = reply.message
@@ -264,6 +297,7 @@ class RedisStore:
         state = _moved(message, current, {"status": Status.SENT, "reply": reply.text})
 
         def effects(pipe: Pipeline) -> None:
+            pipe.delete(self.keys.sending(reply.reply_id))
             if reply.origin != "holding":  # a holding reply leaves the message with its reviewer
                 pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
             turn = Turn(role="brand", text=reply.text, at=_now(), origin=reply.origin)
@@ -420,6 +454,9 @@ class RedisStore:
                     if state is CaseState.HANDED_OVER:
                         handover = self.keys.handover(message.channel, message.conversation_id)
                         pipe.set(handover, reviewer, ex=handover_s or self.ttl_s)
+                        # The platform's own inbox (Chatwoot) hears of it through the sender, durably.
+                        notice = Reply(reply_id=f"o_{case_id}", message=message, text="", origin="handover")
+                        pipe.xadd(self.keys.outbox, {"m": notice.model_dump_json()})
                     self._learn(pipe, resolved)
                     entry = _audited(
                         case_id,

@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from redis.exceptions import RedisError
 
+from bot.channels import by_surface
 from bot.channels.base import Channel
 from bot.coalesce import bursts, joined
 from bot.config import Settings
@@ -206,7 +207,9 @@ class Worker(Consumer):
 
 
 class Sender(Consumer):
-    """Delivers outbox replies with retries and backoff; a reply that can't be delivered becomes a review case."""
+    """Delivers outbox replies with retries and backoff, paced per surface; a reply that can't be delivered
+    becomes a review case. Each send is recorded before (begin_send) and after (delivered): a reply whose
+    sender died in between may already be on the platform, so it goes to a person rather than out twice."""
 
     stream_name = "outbox"
     group = OUTBOX_GROUP
@@ -215,50 +218,55 @@ class Sender(Consumer):
         self, store: RedisStore, channels: dict[str, Channel], settings: Settings, metrics: Metrics, consumer: str
     ) -> None:
         super().__init__(store, store.keys.outbox, settings, metrics, consumer)
-        self.channels = channels
+        self.routes = by_surface(channels)
 
     async def handle(self, entries: list[Entry]) -> None:
         await asyncio.gather(*(self.deliver(entry) for entry in entries))
 
     async def deliver(self, entry: Entry) -> None:
         reply = Reply.model_validate_json(entry.payload)
-        channel_name = reply.message.channel
+        surface = reply.message.channel
         if await self.store.is_done(f"reply:{reply.reply_id}"):  # delivered before a crash lost the ack
             await self.store.ack(self.stream, self.group, entry.entry_id)
             return
         error = await self._attempts(entry, reply)
+        if reply.origin == "handover":  # the case is closed either way; the platform's inbox may not know
+            if error is not None:
+                logger.error("handover not passed on message=%s error=%s", reply.message.key, error)
+            await self.store.ack(self.stream, self.group, entry.entry_id)
+            return
         if error is None:
             if await self.store.delivered(entry.entry_id, reply):
-                self.metrics.replies_sent.labels(channel_name).inc()
+                self.metrics.replies_sent.labels(surface).inc()
                 if reply.origin == "holding":
-                    self.metrics.holding_replies.labels(channel_name).inc()
+                    self.metrics.holding_replies.labels(surface).inc()
                 elapsed = (datetime.now(UTC) - reply.message.received_at).total_seconds()
-                self.metrics.first_response.labels(channel_name, reply.origin).observe(max(0.0, elapsed))
+                self.metrics.first_response.labels(surface, reply.origin).observe(max(0.0, elapsed))
                 logger.info("reply delivered message=%s origin=%s", reply.message.key, reply.origin)
             return
         if reply.origin == "holding":  # its message already waits for a reviewer, who will answer it anyway
             logger.warning("holding reply not delivered message=%s error=%s", reply.message.key, error)
             await self.store.ack(self.stream, self.group, entry.entry_id)
             return
-        logger.error("reply not delivered, sent to review message=%s error=%s", reply.message.key, error)
+        logger.error(
+            "reply not delivered, sent to review message=%s reason=%s error=%s", reply.message.key, error.reason, error
+        )
         draft = Draft(text=reply.text, answerable=True, drafter=reply.origin)
-        case = escalation(reply.message, "delivery_failed", f"delivery:{reply.reply_id}", draft)
+        case = escalation(reply.message, error.reason, f"delivery:{reply.reply_id}", draft)
         await self.give_up(entry, f"reply:{reply.reply_id}", case)
 
     async def _attempts(self, entry: Entry, reply: Reply) -> ChannelError | None:
         """Try to deliver; None on success, else the last error once retries are spent or pointless."""
-        channel = self.channels.get(reply.message.channel)
+        channel = self.routes.get(reply.message.channel)
         if channel is None:
             return ChannelError(f"channel {reply.message.channel!r} is not configured", retryable=False)
         last_error: ChannelError | None = None
         delay = 0.0
         for attempt in range(self.settings.send_attempts):
             if attempt:
-                await asyncio.sleep(delay)
-                # Still ours: keep other senders from reclaiming it while we wait between attempts.
-                await self.store.touch(self.stream, self.group, self.consumer, [entry.entry_id])
+                await self._wait(entry, delay)
             try:
-                await channel.send(reply)
+                await self._act(entry, channel, reply)
                 return None
             except ChannelError as error:
                 last_error = error
@@ -269,3 +277,32 @@ class Sender(Consumer):
                 backoff = self.settings.send_backoff_s * 2**attempt * random.uniform(0.8, 1.2)
                 delay = max(backoff, error.retry_after or 0.0)
         return last_error
+
+    async def _act(self, entry: Entry, channel: Channel, reply: Reply) -> None:
+        """One attempt: pass a handover on, or send the reply in its surface's turn, recorded before and after."""
+        if reply.origin == "handover":
+            await channel.hand_over(reply.message)
+            return
+        rate = self.settings.send_rate.get(reply.message.channel)
+        if rate is not None:
+            await self._wait(entry, await self.store.pace(reply.message.channel, rate))
+        if not await self.store.begin_send(reply.reply_id, self.consumer) and not channel.resend_safe:
+            raise ChannelError(
+                "an earlier attempt stopped mid-send: the platform may already show this reply; check before sending",
+                retryable=False,
+                reason="delivery_in_doubt",
+            )
+        try:
+            platform_id = await channel.send(reply)
+        except ChannelError:
+            await self.store.send_failed(reply.reply_id)
+            raise
+        logger.info("platform accepted reply message=%s platform_id=%s", reply.message.key, platform_id)
+
+    async def _wait(self, entry: Entry, seconds: float) -> None:
+        """Sleep, keeping the entry claimed so no other sender takes it over as if this one had died."""
+        while seconds > 0:
+            step = min(seconds, self.settings.claim_idle_ms / 3000)
+            await asyncio.sleep(step)
+            seconds -= step
+            await self.store.touch(self.stream, self.group, self.consumer, [entry.entry_id])

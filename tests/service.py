@@ -15,6 +15,8 @@ import aiohttp
 
 from tests.conftest import ROOT, TOKEN, free_port
 
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 @dataclass
 class Service:
@@ -82,3 +84,32 @@ async def serving(data: Path, brand_models: Path, policies_dir: Path, env: dict[
     log = service.log.read_text()
     assert code == 0, log
     assert "Traceback" not in log, log
+
+
+async def wait_status_of(
+    service: Service, channel: str, message_id: str, statuses: set[str], timeout: float = 60
+) -> dict[str, object]:
+    state: dict[str, object] = {}
+    for _ in range(int(timeout * 10)):
+        async with (
+            aiohttp.ClientSession(headers=AUTH) as session,
+            session.get(f"{service.url}/api/messages/{channel}/{message_id}") as response,
+        ):
+            if response.status == 200:
+                state = await response.json()
+                if state["status"] in statuses:
+                    return state
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{message_id} never reached {statuses}; last: {state}")
+
+
+async def answered(service: Service, surface: str, message_id: str) -> None:
+    """Wait until a message is sent or in review; approve its draft as a reviewer would if it is in review
+    (the brand's policy may hold a public mention for a person)."""
+    state = await wait_status_of(service, surface, message_id, {"sent", "in_review"})
+    if state["status"] == "in_review":
+        async with (
+            aiohttp.ClientSession(headers=AUTH) as session,
+            session.post(f"{service.url}/api/reviews/{state['case_id']}/approve") as response,
+        ):
+            assert response.status == 200, await response.text()

@@ -300,6 +300,18 @@ def test_deadlines_count_working_time_and_off_hours_get_a_holding_reply() -> Non
     assert threat.action is Action.REVIEW and not threat.holding  # no automatic words to a legal threat
 
 
+def test_a_picture_without_words_goes_to_a_person_and_may_get_a_thank_you_at_once() -> None:
+    photo = message("").model_copy(update={"attachments": ("image",)})
+    looked_at = decide(photo, cls("delivery_info"), GOOD, Context(), POLICY, WORKING)
+    assert looked_at.action is Action.REVIEW and "attachment_only" in looked_at.reasons and not looked_at.holding
+    thanked = decide(photo, cls("delivery_info"), GOOD, Context(), policy(attachments_only="reply"), WORKING)
+    assert thanked.action is Action.REVIEW and thanked.holding  # thanked now, at work or not
+    handed = Context(handed_to="alice")
+    assert not decide(photo, cls("delivery_info"), GOOD, handed, policy(attachments_only="reply"), WORKING).holding
+    captioned = message("is this the right size?").model_copy(update={"attachments": ("image",)})
+    assert "attachment_only" not in decide(captioned, cls("sizing"), GOOD, Context(), POLICY, WORKING).reasons
+
+
 @pytest.mark.parametrize(
     ("now", "working", "next_person"),
     [

@@ -21,6 +21,7 @@ MAX_CHARS = {
     "x_reply": 280,
     "x_dm": 10_000,
     "messenger": 2_000,
+    "facebook_comment": 8_000,  # a Page comment reply
     "instagram_comment": 2_200,
     "instagram_dm": 1_000,  # bytes of UTF-8
     "whatsapp": 4_096,

@@ -24,6 +24,9 @@ class HoldingFile(BaseModel):
 
     later: str = Field(min_length=1, description="Says when a person will reply: {{ when }}.")
     urgent: str = Field(min_length=1, description="Says someone is on it now.")
+    attachment: str = Field(
+        min_length=1, description="Thanks for a picture or file without words and asks what it is about."
+    )
 
 
 def when(deadline: datetime, now: datetime, zone: str) -> str:
@@ -45,9 +48,10 @@ class Holding:
         env = environment(path.parent)
         self.later = compile_template(env, spec.later, str(path))
         self.urgent = compile_template(env, spec.urgent, str(path))
+        self.attachment_template = compile_template(env, spec.attachment, str(path))
         self.persona = persona
         sample_when = "by 9:00 tomorrow"
-        for template in (self.later, self.urgent):
+        for template in (self.later, self.urgent, self.attachment_template):
             sample = render(template, path, name="@customer", when=sample_when, sign_off=persona.sign_off)
             if ungrounded_numbers(sample, [sample_when, persona.sign_off]):
                 raise ConfigError(f"{path}: a holding reply states no facts, so no numbers of its own")
@@ -57,3 +61,8 @@ class Holding:
         if priority is Priority.URGENT:
             return self.urgent.render(name=name, sign_off=self.persona.sign_off).strip()
         return self.later.render(name=name, when=when(answer_by, now, zone), sign_off=self.persona.sign_off).strip()
+
+    def attachment(self, message: InboundMessage) -> str:
+        """The answer to a message that is only a picture, voice note or file (policy attachments_only: reply)."""
+        name = display_name(message, self.persona.style(message.channel))
+        return self.attachment_template.render(name=name, sign_off=self.persona.sign_off).strip()

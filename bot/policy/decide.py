@@ -41,6 +41,11 @@ def ignore_reasons(message: InboundMessage, cls: Classification, policy: BrandPo
     return reasons
 
 
+def attachment_only(message: InboundMessage) -> bool:
+    """A picture, voice note or file without words: nothing for the model to answer, something for a person."""
+    return bool(message.attachments) and not message.text.strip()
+
+
 def _negative(cls: Classification) -> float:
     return (cls.sentiment_score or 0.0) if cls.sentiment == "negative" else 0.0
 
@@ -75,6 +80,7 @@ def input_rules(
             Priority.NORMAL,
         ),
         (context.handed_to is not None, "handed_over", Priority.NORMAL),
+        (attachment_only(message), "attachment_only", Priority.NORMAL),
         (
             any(
                 t.role == "customer"
@@ -154,7 +160,10 @@ def decide(
         reasons=tuple(reason for reason, _ in fired),
         priority=priority,
         deadline=deadline(policy, priority, draft, now),
-        holding=not is_working(policy.decision.review_hours, now)
+        holding=(
+            not is_working(policy.decision.review_hours, now)
+            or (attachment_only(message) and policy.decision.attachments_only == "reply")
+        )
         and context.handed_to is None
         and not any(flag.name in policy.decision.no_holding_reply for flag in cls.risk_flags),
         shadow=shadow,

@@ -155,6 +155,11 @@ class DecisionPolicy(Strict):
     no_holding_reply: list[str] = Field(
         default_factory=list, description="Risk flags whose messages get no holding reply (threats, abuse)."
     )
+    attachments_only: Literal["review", "reply"] = Field(
+        "review",
+        description="A picture, voice note or file without words: a person looks at it (review), and with "
+        "'reply' the customer is also thanked at once and asked to say what it is about (holding.yaml attachment).",
+    )
     coalesce_seconds: float = Field(
         3.0, ge=0, description="Messages of one customer in one conversation this close together: answered once."
     )

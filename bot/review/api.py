@@ -148,6 +148,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/reviews/{case_id}/handover", hand_over)
     app.router.add_post("/api/conversations/{channel}/{conversation_id}/release", release)
     app.router.add_get("/api/learning", learning)
-    app.router.add_get("/api/messages/{channel}/{message_id}", message_status)
+    app.router.add_get("/api/messages/{channel}/{message_id:.+}", message_status)
     app.router.add_get("/api/audit", audit)
     app.router.add_get("/api/openapi.json", openapi)
