@@ -245,7 +245,7 @@ def calibrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-PUBLIC_CHANNELS = {"x_mention", "x_reply", "instagram_comment"}
+PUBLIC_CHANNELS = {"x_mention", "x_reply", "instagram_comment", "facebook_comment"}
 
 
 def draft(settings: Settings, args: argparse.Namespace) -> int:

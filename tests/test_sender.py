@@ -12,13 +12,25 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.channels.base import Channel
+from bot.channels.chatwoot import ChatwootChannel
 from bot.channels.generic import GenericChannel
 from bot.channels.telegram import TelegramChannel
 from bot.config import Settings
 from bot.metrics import create_metrics
-from bot.models import InboundMessage, Reply, ReviewCase
-from bot.store import RedisStore
+from bot.models import (
+    Action,
+    CaseState,
+    Classification,
+    Decision,
+    InboundMessage,
+    Outcome,
+    Reply,
+    ReviewCase,
+    Status,
+)
+from bot.store import INBOUND_GROUP, RedisStore
 from bot.worker import Sender, stable_id
+from tests.channels.fake_chatwoot import FakeChatwoot
 from tests.conftest import SECRET, message
 from tests.fakes import FakeTelegram, Receiver
 
@@ -148,3 +160,40 @@ async def test_the_sender_waits_its_turn_before_sending(
         started = asyncio.get_running_loop().time()
         await run_sender(store, channel, settings, lambda: len(telegram.calls) == 2)
     assert asyncio.get_running_loop().time() - started >= 0.9  # one a second: the second waited for its slot
+
+
+async def test_a_hand_over_on_the_desk_opens_the_chatwoot_conversation_for_its_agents(
+    store: RedisStore, settings: Settings, redis: Redis
+) -> None:
+    chatwoot = FakeChatwoot("cw-token", conversations={(3, 42): "pending"})
+    msg = message("I want to speak to a person", id="cw1", channel="chatwoot").model_copy(
+        update={"conversation_id": "3:42"}
+    )
+    outcome = Outcome(
+        message=msg,
+        classification=Classification(intent="other", confidence=0.4),
+        draft=None,
+        decision=Decision(action=Action.REVIEW, reasons=("low_confidence",)),
+    )
+    case = ReviewCase(
+        case_id="c-cw1",
+        message=msg,
+        classification=None,
+        draft=None,
+        decision=outcome.decision,
+        created_at=datetime.now(UTC),
+    )
+    await store.enqueue([msg])
+    [entry] = await store.read(store.keys.inbound, INBOUND_GROUP, "w", 1, 100)
+    await store.commit(entry.entry_id, outcome, None, case)
+    await store.resolve("c-cw1", "alice", CaseState.HANDED_OVER, None, "wants a person", 3600)
+    try:
+        async with aiohttp.ClientSession() as session:
+            channel = ChatwootChannel(await chatwoot.start(), "cw-token", b"cw-secret", session)
+            await run_sender(store, channel, settings, lambda: outbox_empty(store))
+    finally:
+        await chatwoot.close()
+    assert chatwoot.conversations[(3, 42)] == "open"
+    assert [(c.action, c.body) for c in chatwoot.calls] == [("toggle_status", {"status": "open"})]
+    state = await store.message_state("chatwoot", "cw1")
+    assert state is not None and state.status is Status.HANDED_OVER  # not "sent": nothing was said

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from bot.channels import generic, telegram  # noqa: F401  (importing a module registers its channel)
+from bot.channels import chatwoot, generic, instagram, messenger, telegram, whatsapp, x  # noqa: F401  (importing a module registers its channel)
 from bot.channels.base import REGISTRY, Channel
 from bot.config import Settings
 

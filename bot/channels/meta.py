@@ -24,8 +24,8 @@ from bot.errors import ChannelError, Unauthentic
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 USAGE_HEADER = "X-Business-Use-Case-Usage"
 # Error codes that mean "too many, wait" (platforms.md §1.4, §3.4): app, user, page, custom, business-use-case
-# and WhatsApp's throughput, pair-rate and spam limits.
-THROTTLED = {4, 17, 32, 613, 80001, 80006, 80007, 130429, 131056, 131048}
+# (80002 is Instagram's) and WhatsApp's throughput, pair-rate and spam limits.
+THROTTLED = {4, 17, 32, 613, 80001, 80002, 80006, 80007, 130429, 131056, 131048}
 # "Outside the allowed window": Messenger's code 10 / subcode 2018278, Instagram's 2534022, WhatsApp's 131047.
 WINDOW_CLOSED = {(10, 2018278), (10, 2534022), (131047, None)}
 THROTTLE_WAIT_S = 60.0  # when Meta says "throttled" without saying for how long

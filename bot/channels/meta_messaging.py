@@ -1,0 +1,158 @@
+"""What Messenger and Instagram share beyond meta.py: the webhook envelope (`object`, `entry[]` with its
+`messaging[]` events and `changes[]`), the direct messages in it, and the body of a direct reply.
+
+Both platforms deliver DMs as the same `entry[].messaging[]` events (platforms.md §1.3, §2.3): the message id is
+`message.mid`, the customer is `sender.id` (a page- or Instagram-scoped id; no name comes with it), and there is
+no thread id, so a conversation is `<entry id>:<customer id>`, which is also what a reply needs. Meta sends ids
+as numbers or strings, and `time` in seconds or milliseconds, depending on the field: both are accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.channels import meta
+from bot.channels.base import max_chars, reply_length
+from bot.errors import BadRequest, ChannelError
+from bot.models import Author, InboundMessage, Reply
+
+logger = logging.getLogger(__name__)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)  # ids come as numbers or strings
+
+
+class _Party(Model):
+    id: str = Field(min_length=1)
+
+
+class _Attachment(Model):
+    type: str = Field(min_length=1)
+
+
+class _Message(Model):
+    mid: str = Field(min_length=1)
+    text: str | None = None  # a quick reply's text is its button title; its payload is ours, not the customer's
+    attachments: list[_Attachment] = []
+    sticker_id: str | None = None  # Messenger: the attachment is an image, but it is a sticker
+    is_echo: bool = False
+    is_deleted: bool = False  # Instagram: the customer unsent it
+
+
+class _Event(Model):
+    sender: _Party
+    recipient: _Party
+    timestamp: int
+    message: _Message | None = None  # absent from receipts, reads, postbacks, reactions and referrals
+
+
+class Change(Model):
+    field: str
+    value: dict[str, Any]
+
+
+class Entry(Model):
+    id: str = Field(min_length=1)
+    time: int = 0
+    messaging: list[_Event] = []
+    standby: list[dict[str, Any]] = []  # events of threads another app owns (handover protocol)
+    changes: list[Change] = []
+    field: str | None = None  # Instagram's examples page puts one change directly under the entry
+    value: dict[str, Any] | None = None
+
+    def all_changes(self) -> list[Change]:
+        """`changes[]`, plus the flat field/value (platforms.md §8.4: both shapes are published)."""
+        flat = [Change(field=self.field, value=self.value)] if self.field and self.value is not None else []
+        return self.changes + flat
+
+
+class Delivery(Model):
+    object: str
+    entry: list[Entry]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated(model: type[M], data: Any, where: str) -> M:
+    """`data` as `model`, or BadRequest naming the first bad field (prefixed with `where`)."""
+    try:
+        return model.model_validate_json(data) if isinstance(data, bytes) else model.model_validate(data)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        path = ".".join([where, *(str(part) for part in problem["loc"])]).strip(".") or "body"
+        raise BadRequest("invalid_delivery", f"{path}: {problem['msg']}") from error
+
+
+def read(body: bytes, expected: str, webhook: str) -> Delivery:
+    """The delivery, if it is of the `object` this webhook subscribes to; a misrouted one is a setup mistake."""
+    delivery = validated(Delivery, body, "")
+    if delivery.object != expected:
+        raise BadRequest(
+            "wrong_object", f"object is {delivery.object!r}: /webhooks/{webhook} takes {expected!r} deliveries"
+        )
+    return delivery
+
+
+def moment(epoch: int) -> datetime:
+    """An epoch time as Meta sends it: milliseconds in messaging events, seconds in most changes."""
+    return datetime.fromtimestamp(epoch / 1000 if epoch > 10**11 else epoch, UTC)
+
+
+def direct_messages(entry: Entry, surface: str, received_at: datetime) -> list[InboundMessage]:
+    """The customers' messages among an entry's messaging events; echoes of the brand's own (`is_echo`, or
+    sent by the entry's own account), receipts, reads and unsent messages give nothing."""
+    if entry.standby:
+        logger.info(
+            "standby events ignored (another app owns the thread) entry=%s count=%d", entry.id, len(entry.standby)
+        )
+    messages = []
+    for event in entry.messaging:
+        message = event.message
+        if message is None or message.is_echo or message.is_deleted or event.sender.id == entry.id:
+            continue
+        kinds = ("sticker",) if message.sticker_id else tuple(attachment.type for attachment in message.attachments)
+        if not message.text and not kinds:
+            continue
+        messages.append(
+            InboundMessage(
+                channel=surface,
+                id=message.mid,
+                conversation_id=f"{entry.id}:{event.sender.id}",
+                text=message.text or "",
+                author=Author(id=event.sender.id, handle=event.sender.id),
+                created_at=moment(event.timestamp),
+                public=False,
+                received_at=received_at,
+                attachments=kinds,
+            )
+        )
+    return messages
+
+
+def refuse_unsendable(platform: str, surface: str, text: str) -> None:
+    """ChannelError (permanent) for a text Meta would refuse: empty, or over the surface's limit."""
+    length, limit = reply_length(surface, text), max_chars(surface)
+    if not text.strip() or length > limit:
+        raise ChannelError(f"{platform}: a {surface} reply must be 1 to {limit} long, not {length}", retryable=False)
+
+
+def direct_reply(platform: str, reply: Reply, now: datetime, *, always_typed: bool) -> dict[str, Any]:
+    """The Send API body of a reply to a direct message. Within 24 hours it is a plain response; a reviewer's
+    reply within 7 days carries the HUMAN_AGENT tag; later, meta.closed_window() sends it to review.
+    `always_typed`: Messenger wants messaging_type on every send, Instagram only with a tag."""
+    customer = reply.message.conversation_id.rpartition(":")[2]
+    body: dict[str, Any] = {"recipient": {"id": customer}, "message": {"text": reply.text}}
+    state = meta.window(reply.message.created_at, now, by_person=reply.origin == "reviewer", human_agent_tag=True)
+    if state is meta.Window.CLOSED:
+        raise meta.closed_window(platform)
+    if state is meta.Window.HUMAN_AGENT:
+        body |= {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+    elif always_typed:
+        body["messaging_type"] = "RESPONSE"
+    return body
