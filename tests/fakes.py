@@ -11,10 +11,12 @@ import hmac
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+C = TypeVar("C")
 
 
 @dataclass
@@ -167,17 +169,51 @@ class Receiver:
             await self.server.close()
 
 
+@dataclass(kw_only=True)
+class FakePlatform(Generic[C]):
+    """What every fake platform API shares: a real server on 127.0.0.1 with the routes `routes()` adds, the
+    calls it accepted (`record`), and a way to wait for them."""
+
+    calls: list[C] = field(default_factory=list)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    server: TestServer | None = None
+    url: str = ""  # the base URL, once started
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def record(self, call: C) -> None:
+        async with self.arrived:
+            self.calls.append(call)
+            self.arrived.notify_all()
+
+    async def wait_for(self, count: int, timeout: float = 60) -> list[C]:
+        async with self.arrived:
+            await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.calls) >= count), timeout)
+        return self.calls
+
+    async def start(self) -> str:
+        """Serve; the base URL, for the channel's API URL setting."""
+        app = web.Application()
+        self.routes(app)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+        self.url = str(self.server.make_url("")).rstrip("/")
+        return self.url
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+
 @dataclass
-class FakeTelegram:
+class FakeTelegram(FakePlatform[tuple[str, dict[str, Any]]]):
     """The Bot API as its documentation states it: the token in the path, a JSON body, `text` of 1 to 4096
     characters, an int chat_id, reply_parameters with an int message_id. It answers as Telegram does, and can
     be told to answer 429 (with parameters.retry_after) or 5xx a few times first."""
 
     token: str
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail: list[int] = field(default_factory=list)  # statuses to answer with, one per call, before succeeding
-    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-    server: TestServer | None = None
 
     @staticmethod
     def _error(status: int, description: str, **parameters: int) -> web.Response:
@@ -206,26 +242,11 @@ class FakeTelegram:
             if status == 429:
                 return self._error(429, "Too Many Requests: retry after 1", retry_after=1)
             return self._error(status, "Internal Server Error")
-        async with self.arrived:
-            self.calls.append((method, body))
-            self.arrived.notify_all()
+        await self.record((method, body))
         result: Any = (
             True if method == "setWebhook" else {"message_id": 9000 + len(self.calls), "text": body.get("text")}
         )
         return web.json_response({"ok": True, "result": result})
 
-    async def wait_for(self, count: int, timeout: float = 60) -> list[tuple[str, dict[str, Any]]]:
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.calls) >= count), timeout)
-        return self.calls
-
-    async def start(self) -> str:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/bot{token}/{method}", self.handle)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-        return str(self.server.make_url("")).rstrip("/")
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()

@@ -18,15 +18,14 @@ app secret (platforms.md §2.2, §8.5): a signature by either is accepted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from pydantic import Field
 
 from bot.channels import meta, meta_messaging
-from bot.channels.base import Answer, registered
+from bot.channels.base import registered
 from bot.channels.meta_messaging import Model
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -60,33 +59,13 @@ class _Mention(Model):
     comment_id: str = ""
 
 
-def _clock() -> datetime:
-    return datetime.now(UTC)
-
-
 @registered
-class InstagramChannel:
+class InstagramChannel(meta_messaging.MessagingChannel):
     name = "instagram"
     surfaces: tuple[str, ...] = ("instagram_dm", "instagram_comment")
+    object_name = "instagram"
+    dm_surface = "instagram_dm"
     credentials = "BOT_META_INSTAGRAM_TOKEN (with BOT_META_APP_SECRET and BOT_META_VERIFY_TOKEN)"
-    resend_safe = False
-
-    def __init__(
-        self,
-        *,
-        app_secrets: list[str],
-        verify_token: str,
-        token: str,
-        graph_url: str,
-        session: aiohttp.ClientSession,
-        clock: Callable[[], datetime] = _clock,
-    ) -> None:
-        self._secrets = [secret.encode() for secret in app_secrets]
-        self._verify_token = verify_token.encode()
-        self._token = token
-        self._graph = graph_url.rstrip("/")  # with the version: https://graph.instagram.com/v23.0
-        self._session = session
-        self._clock = clock
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
@@ -106,28 +85,8 @@ class InstagramChannel:
             session=session,
         )
 
-    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        meta.verify_signature(self._secrets, headers, body)
-
-    def handshake(self, query: Mapping[str, str]) -> Answer | None:
-        return meta.hub_challenge(self._verify_token, query)
-
-    async def hand_over(self, message: InboundMessage) -> None:
-        return None  # the account's inbox already shows every thread; nothing to hand
-
-    def parse(self, body: bytes, received_at: datetime) -> list[InboundMessage]:
-        """Every customer DM and comment in the delivery (entries and events may be batched)."""
-        delivery = meta_messaging.read(body, "instagram", self.name)
-        messages: list[InboundMessage] = []
-        for i, entry in enumerate(delivery.entry):
-            messages += meta_messaging.direct_messages(entry, "instagram_dm", received_at)
-            for j, change in enumerate(entry.all_changes()):
-                comment = self._comment(entry, change, f"entry.{i}.changes.{j}.value", received_at)
-                messages += [comment] if comment else []
-        return messages
-
     @staticmethod
-    def _comment(
+    def comment(
         entry: meta_messaging.Entry, change: meta_messaging.Change, where: str, received_at: datetime
     ) -> InboundMessage | None:
         """A comment by someone else than the account, as a public message; mentions and the rest: None."""

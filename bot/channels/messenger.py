@@ -11,14 +11,13 @@ reply under the comment. The Page's own comments, edits, removals and other feed
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 import aiohttp
 from pydantic import Field
 
 from bot.channels import meta, meta_messaging
-from bot.channels.base import Answer, registered
+from bot.channels.base import registered
 from bot.channels.meta_messaging import Model
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -47,33 +46,13 @@ class _FeedComment(Model):
     created_time: int
 
 
-def _clock() -> datetime:
-    return datetime.now(UTC)
-
-
 @registered
-class MessengerChannel:
+class MessengerChannel(meta_messaging.MessagingChannel):
     name = "messenger"
     surfaces: tuple[str, ...] = ("messenger", "facebook_comment")
+    object_name = "page"
+    dm_surface = "messenger"
     credentials = "BOT_META_PAGE_TOKEN (with BOT_META_APP_SECRET and BOT_META_VERIFY_TOKEN)"
-    resend_safe = False
-
-    def __init__(
-        self,
-        *,
-        app_secret: str,
-        verify_token: str,
-        page_token: str,
-        graph_url: str,
-        session: aiohttp.ClientSession,
-        clock: Callable[[], datetime] = _clock,
-    ) -> None:
-        self._secret = app_secret.encode()
-        self._verify_token = verify_token.encode()
-        self._token = page_token
-        self._graph = graph_url.rstrip("/")  # with the version: https://graph.facebook.com/v23.0
-        self._session = session
-        self._clock = clock
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
@@ -84,35 +63,15 @@ class MessengerChannel:
         if settings.meta_page_token is None or settings.meta_app_secret is None or settings.meta_verify_token is None:
             raise ConfigError("messenger needs BOT_META_PAGE_TOKEN, BOT_META_APP_SECRET and BOT_META_VERIFY_TOKEN")
         return cls(
-            app_secret=settings.meta_app_secret.get_secret_value(),
+            app_secrets=[settings.meta_app_secret.get_secret_value()],
             verify_token=settings.meta_verify_token.get_secret_value(),
-            page_token=settings.meta_page_token.get_secret_value(),
+            token=settings.meta_page_token.get_secret_value(),
             graph_url=f"{settings.meta_graph_url.rstrip('/')}/{settings.meta_graph_version}",
             session=session,
         )
 
-    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        meta.verify_signature([self._secret], headers, body)
-
-    def handshake(self, query: Mapping[str, str]) -> Answer | None:
-        return meta.hub_challenge(self._verify_token, query)
-
-    async def hand_over(self, message: InboundMessage) -> None:
-        return None  # the Page inbox already shows every thread; nothing to hand
-
-    def parse(self, body: bytes, received_at: datetime) -> list[InboundMessage]:
-        """Every customer message and Page comment in the delivery (entries and events may be batched)."""
-        delivery = meta_messaging.read(body, "page", self.name)
-        messages: list[InboundMessage] = []
-        for i, entry in enumerate(delivery.entry):
-            messages += meta_messaging.direct_messages(entry, "messenger", received_at)
-            for j, change in enumerate(entry.all_changes()):
-                comment = self._comment(entry, change, f"entry.{i}.changes.{j}.value", received_at)
-                messages += [comment] if comment else []
-        return messages
-
     @staticmethod
-    def _comment(
+    def comment(
         entry: meta_messaging.Entry, change: meta_messaging.Change, where: str, received_at: datetime
     ) -> InboundMessage | None:
         """A new comment by someone else than the Page, as a public message; anything else in the feed: None."""

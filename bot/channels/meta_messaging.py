@@ -10,13 +10,16 @@ as numbers or strings, and `time` in seconds or milliseconds, depending on the f
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels import meta
-from bot.channels.base import max_chars, reply_length
+from bot.channels.base import Answer, max_chars, reply_length
 from bot.errors import BadRequest, ChannelError
 from bot.models import Author, InboundMessage, Reply
 
@@ -156,3 +159,60 @@ def direct_reply(platform: str, reply: Reply, now: datetime, *, always_typed: bo
     elif always_typed:
         body["messaging_type"] = "RESPONSE"
     return body
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MessagingChannel(ABC):
+    """A Meta channel of DMs and comments: Meta's signature and handshake, and a delivery read entry by entry;
+    each platform says how a comment looks (`comment`) and how a reply goes out (`send`)."""
+
+    name: str
+    surfaces: tuple[str, ...]
+    object_name: ClassVar[str]  # the delivery's `object`: "page" or "instagram"
+    dm_surface: ClassVar[str]
+    resend_safe = False
+
+    def __init__(
+        self,
+        *,
+        app_secrets: list[str],
+        verify_token: str,
+        token: str,
+        graph_url: str,
+        session: aiohttp.ClientSession,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._secrets = [secret.encode() for secret in app_secrets]
+        self._verify_token = verify_token.encode()
+        self._token = token
+        self._graph = graph_url.rstrip("/")  # with the version: https://graph.facebook.com/v23.0
+        self._session = session
+        self._clock = clock
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        meta.verify_signature(self._secrets, headers, body)
+
+    def handshake(self, query: Mapping[str, str]) -> Answer | None:
+        return meta.hub_challenge(self._verify_token, query)
+
+    async def hand_over(self, message: InboundMessage) -> None:
+        return None  # the Page's or account's inbox already shows every thread; nothing to hand
+
+    def parse(self, body: bytes, received_at: datetime) -> list[InboundMessage]:
+        """Every customer DM and comment in the delivery (entries and events may be batched)."""
+        delivery = read(body, self.object_name, self.name)
+        messages: list[InboundMessage] = []
+        for i, entry in enumerate(delivery.entry):
+            messages += direct_messages(entry, self.dm_surface, received_at)
+            for j, change in enumerate(entry.all_changes()):
+                comment = self.comment(entry, change, f"entry.{i}.changes.{j}.value", received_at)
+                messages += [comment] if comment else []
+        return messages
+
+    @staticmethod
+    @abstractmethod
+    def comment(entry: Entry, change: Change, where: str, received_at: datetime) -> InboundMessage | None:
+        """A customer's comment in a change, as a public message; None for anything else."""

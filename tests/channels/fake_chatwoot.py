@@ -8,13 +8,13 @@ conversation's status, answers as Chatwoot does, and can be told to answer 429 (
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.fakes import FakePlatform
 
 MAX_CONTENT = 150_000
 STATUSES = {"open", "resolved", "pending", "snoozed"}
@@ -34,16 +34,12 @@ class Call:
 
 
 @dataclass
-class FakeChatwoot:
+class FakeChatwoot(FakePlatform[Call]):
     token: str
     conversations: dict[tuple[int, int], str] = field(default_factory=dict)  # (account, display id): status
-    calls: list[Call] = field(default_factory=list)
     requests: int = 0  # every request, refused ones too
     fail: list[int] = field(default_factory=list)  # statuses to answer with, one per call, before succeeding
     retry_after: int | None = 30  # the 429's Retry-After; None: rack-attack's default, which sends none
-    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-    server: TestServer | None = None
-    url: str = ""  # the base URL, once started
 
     def _problem(self, request: web.Request, body: Any) -> tuple[int, str] | None:
         """What Chatwoot would refuse in this request (status and message), if anything."""
@@ -88,9 +84,7 @@ class FakeChatwoot:
             return web.json_response({"status": status, "error": "Internal Server Error"}, status=status)
         account, conversation = int(request.match_info["account"]), int(request.match_info["conversation"])
         action = request.match_info["action"]
-        async with self.arrived:
-            self.calls.append(Call(account, conversation, action, request.headers["api_access_token"], body))
-            self.arrived.notify_all()
+        await self.record(Call(account, conversation, action, request.headers["api_access_token"], body))
         if action == "toggle_status":
             self.conversations[account, conversation] = body["status"]
             payload = {"success": True, "current_status": body["status"], "conversation_id": conversation}
@@ -107,20 +101,6 @@ class FakeChatwoot:
         }
         return web.json_response(message)
 
-    async def wait_for(self, count: int, timeout: float = 60) -> list[Call]:
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.calls) >= count), timeout)
-        return self.calls
-
-    async def start(self) -> str:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         path = r"/api/v1/accounts/{account:\d+}/conversations/{conversation:\d+}/{action:messages|toggle_status}"
         app.router.add_post(path, self.handle)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-        self.url = str(self.server.make_url("")).rstrip("/")
-        return self.url
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.fakes import FakePlatform
 
 DATA = Path(__file__).parent / "data"
 MESSENGER_LIMIT = 2000  # message.text, characters (Send API reference)
@@ -38,7 +38,7 @@ class GraphCall:
 
 
 @dataclass
-class FakeGraph:
+class FakeGraph(FakePlatform[GraphCall]):
     """POST /{version}/me/messages (the Send API, for a Page or an Instagram account, by token),
     /{version}/{comment-id}/comments (a Page's public reply) and /{version}/{comment-id}/replies (Instagram's).
 
@@ -56,10 +56,7 @@ class FakeGraph:
     instagram_token: str
     version: str = "v23.0"
     throttle_minutes: int = 2
-    calls: list[GraphCall] = field(default_factory=list)
     fail: list[int | dict[str, Any]] = field(default_factory=list)
-    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-    server: TestServer | None = None
 
     def _owner(self, request: web.Request) -> str | None:
         tokens = {f"Bearer {self.page_token}": "page", f"Bearer {self.instagram_token}": "instagram"}
@@ -81,9 +78,7 @@ class FakeGraph:
             return invalid(problem)
         if self.fail:
             return self._failure(owner, self.fail.pop(0))
-        async with self.arrived:
-            self.calls.append(GraphCall(request.path, owner, body))
-            self.arrived.notify_all()
+        await self.record(GraphCall(request.path, owner, body))
         n = len(self.calls)
         if edge == "messages":
             recipient = body["recipient"].get("id") or f"igsid-of-{body['recipient']['comment_id']}"
@@ -118,22 +113,8 @@ class FakeGraph:
             )
         return graph_error(answer, {"message": "An unexpected error has occurred.", "code": 2, "is_transient": True})
 
-    async def wait_for(self, count: int, timeout: float = 60) -> list[GraphCall]:
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.calls) >= count), timeout)
-        return self.calls
-
-    async def start(self) -> str:
-        """Serve on 127.0.0.1; the base URL, for BOT_META_GRAPH_URL and BOT_META_INSTAGRAM_GRAPH_URL."""
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/{version}/{node}/{edge}", self.handle)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-        return str(self.server.make_url("")).rstrip("/")
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
 
 
 def _message_problem(owner: str, body: dict[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -10,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.fakes import FakePlatform
 
 LIMIT = 4096  # text.body, in characters
 
@@ -54,7 +54,7 @@ def _problem(body: Any) -> str:
 
 
 @dataclass
-class FakeWhatsApp:
+class FakeWhatsApp(FakePlatform[tuple[str, dict[str, Any]]]):
     """POST /{version}/{phone number id}/messages with `Authorization: Bearer <token>` and a JSON body.
 
     A wrong token is a 401 (code 190), an unknown number a 400 (code 100, as Graph answers for an object that
@@ -67,11 +67,8 @@ class FakeWhatsApp:
 
     token: str
     phone_number_id: str
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail: list[int] = field(default_factory=list)
     answer_ids: list[str] = field(default_factory=list)
-    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-    server: TestServer | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -88,9 +85,7 @@ class FakeWhatsApp:
             return graph_error(400, 100, problem)
         if self.fail:
             return self._failure(self.fail.pop(0))
-        async with self.arrived:
-            self.calls.append((request.path, body))
-            self.arrived.notify_all()
+        await self.record((request.path, body))
         wamid = self.answer_ids.pop(0) if self.answer_ids else self.made_up_id(len(self.calls))
         contact = {"input": body.get("to") or body["recipient"]}
         contact |= {"wa_id": body["to"].lstrip("+")} if "to" in body else {"user_id": body["recipient"]}
@@ -119,19 +114,5 @@ class FakeWhatsApp:
         }
         return web.json_response({"error": error}, status=answer)
 
-    async def wait_for(self, count: int, timeout: float = 60) -> list[tuple[str, dict[str, Any]]]:
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.calls) >= count), timeout)
-        return self.calls
-
-    async def start(self) -> str:
-        """Serve on 127.0.0.1; the base URL to use as BOT_META_GRAPH_URL (the version comes after it)."""
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/{version}/{number}/messages", self.handle)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-        return str(self.server.make_url("")).rstrip("/")
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()

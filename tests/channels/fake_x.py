@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import unicodedata
@@ -11,7 +10,8 @@ from http import HTTPStatus
 from typing import Any, NamedTuple
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.fakes import FakePlatform
 
 POST_LIMIT = 280  # weighted, per docs.x.com "Counting characters"
 DM_LIMIT = 10_000
@@ -80,7 +80,7 @@ class Call(NamedTuple):
 
 
 @dataclass
-class FakeX:
+class FakeX(FakePlatform[Call]):
     """POST /2/tweets and POST /2/dm_conversations/with/{participant_id}/messages, with
     `Authorization: Bearer <user token>` and a JSON body.
 
@@ -94,14 +94,11 @@ class FakeX:
 
     token: str
     user_id: str
-    calls: list[Call] = field(default_factory=list)
     fail: list[int] = field(default_factory=list)
     problem_json: bool = False
     replyable: set[str] | None = None
     used: dict[str, int] = field(default_factory=dict)
     reset: int = field(default_factory=lambda: int(time.time()) + WINDOW_S)
-    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-    server: TestServer | None = None
 
     def _rate(self, endpoint: str) -> dict[str, str]:
         remaining = max(0, LIMITS[endpoint] - self.used.get(endpoint, 0))
@@ -146,10 +143,8 @@ class FakeX:
             return problem(403, "Forbidden", NOT_MENTIONED, headers)
         self.used[endpoint] = self.used.get(endpoint, 0) + 1
         headers = self._rate(endpoint)
-        async with self.arrived:
-            self.calls.append(Call(request.path, authorization, body))
-            self.arrived.notify_all()
-            number = str(1582103724607971332 + len(self.calls))
+        await self.record(Call(request.path, authorization, body))
+        number = str(1582103724607971332 + len(self.calls))
         if endpoint == "dm":
             conversation = "-".join(sorted((self.user_id, participant), key=int))
             data = {"dm_conversation_id": conversation, "dm_event_id": number}
@@ -157,19 +152,6 @@ class FakeX:
             data = {"id": number, "text": body["text"]}
         return web.json_response({"data": data}, status=201, headers=headers)
 
-    async def wait_for(self, count: int, timeout: float = 60) -> list[Call]:
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.calls) >= count), timeout)
-        return self.calls
-
-    async def start(self) -> str:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/2/tweets", self.handle)
         app.router.add_post("/2/dm_conversations/with/{participant_id}/messages", self.handle)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-        return str(self.server.make_url("")).rstrip("/")
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()

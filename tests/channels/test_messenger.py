@@ -51,9 +51,9 @@ def make(
     graph_url: str, session: aiohttp.ClientSession, token: str = PAGE_TOKEN, secret: str = SECRET
 ) -> MessengerChannel:
     return MessengerChannel(
-        app_secret=secret,
+        app_secrets=[secret],
         verify_token=VERIFY,
-        page_token=token,
+        token=token,
         graph_url=graph_url,
         session=session,
         clock=lambda: NOW,
