@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve | web | worker | train | draft | replay | export-feedback | users |
+"""Command line: `python -m bot serve | web | worker | status | train | draft | replay | export-feedback | users |
 eval-intents | eval-sentiment | eval-risk | calibrate-unknown`."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.classify.evaluate import calibrate_unknown, evaluate, holdout, read_labelled, score, score_risks
 from bot.config import Settings, describe_errors
 from bot.errors import ConfigError
+from bot.logs import AccessLogger, configure_logging
 from bot.metrics import create_metrics
 from bot.models import Author, InboundMessage
 from bot.policy.load import load_policy, write_unknown_threshold
@@ -33,6 +34,7 @@ from bot.policy.schema import BrandPolicy
 from bot.review.accounts import manage_users
 from bot.review.feedback import export_feedback
 from bot.review.users import Role
+from bot.status import show_status
 
 SERVERS = {
     "serve": "run the web server, the workers and the sender in one process (embedded Redis by default)",
@@ -53,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
             default=8081 if name == "worker" else 8080,
             help="port to listen on (default %(default)s)",
         )
+    text = "how it is doing now: queues, dead letters, review queue, incidents, rates (read from the service's Redis)"
+    status = commands.add_parser("status", help=text, description=text)
+    status.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
     text = "train the intent model on policies/intents.yaml now and cache it (the service does this at start)"
     commands.add_parser("train", help=text, description=text)
     text = "train the service's intent classifier on a labelled CSV and score it on another"
@@ -335,6 +340,7 @@ def replay_file(settings: Settings, args: argparse.Namespace) -> int:
 
 # The commands that run once and exit (the others run a server).
 TOOLS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "status": show_status,
     "train": lambda settings, _: train(settings),
     "draft": draft,
     "replay": replay_file,
@@ -348,12 +354,6 @@ TOOLS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
 }
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("aiohttp.access", "httpx", "httpx2", "openai._base_client"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -361,40 +361,42 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print("invalid settings:", *describe_errors(error), sep="\n  ", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     try:
         if args.command in TOOLS:
             return TOOLS[args.command](settings, args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    log = logging.getLogger("bot")  # a server's stderr is its log: every line JSON, for ops to search
     if args.command != "serve" and settings.redis_url is None:
-        print(
-            f"{args.command}: set BOT_REDIS_URL to the Redis shared by web and worker processes "
+        log.error(
+            "%s: set BOT_REDIS_URL to the Redis shared by web and worker processes "
             "(only `serve` can use the embedded Redis)",
-            file=sys.stderr,
+            args.command,
         )
         return 2
     try:
         app = create_app(settings, webhooks=args.command != "worker", workers=args.command != "web")
     except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
+        log.error("configuration error: %s", error)
         return 2
-    logging.getLogger("bot").info("starting command=%s host=%s port=%d", args.command, args.host, args.port)
+    log.info("starting command=%s host=%s port=%d", args.command, args.host, args.port)
     try:
         web.run_app(
             app,
             host=args.host,
             port=args.port,
             print=None,
-            access_log=None,
+            access_log=logging.getLogger("aiohttp.access"),
+            access_log_class=AccessLogger,
             shutdown_timeout=settings.shutdown_timeout_s,
         )
     except RedisError as error:  # at start: say what is wrong instead of a traceback
-        print(f"cannot use Redis (BOT_REDIS_URL): {error}", file=sys.stderr)
+        log.error("cannot use Redis (BOT_REDIS_URL): %s", error)
         return 1
     except OSError as error:  # the port is taken, or the address is not ours
-        print(f"cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        log.error("cannot listen on %s:%d: %s", args.host, args.port, error)
         return 1
     return 0
 

@@ -54,6 +54,7 @@ from bot.review.pages import add_routes as add_desk_routes
 from bot.review.pages import security_headers
 from bot.review.sessions import SessionStore
 from bot.review.users import UserStore
+from bot.status import sample
 from bot.store import RedisStore
 from bot.worker import Sender, Worker
 
@@ -245,17 +246,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text; the review queue's gauges are read from Redis at each scrape."""
+    """Prometheus text; the queues' gauges (streams, review queue, SLA breaches) are read from Redis at each scrape."""
     registry = request.app[METRICS]
     try:
-        depth, oldest, overdue = await request.app[STORE].queue_stats(datetime.now(UTC))
+        await sample(request.app[STORE], registry, datetime.now(UTC))
     except (RedisError, OSError) as error:  # the rest of the metrics still matter when Redis is down
-        logger.warning("review queue metrics unavailable: %r", error)
-    else:
-        for priority, count in depth.items():
-            registry.review_queue.labels(priority.value).set(count)
-        registry.review_oldest.set(oldest)
-        registry.review_overdue.set(overdue)
+        logger.warning("queue metrics unavailable: %r", error)
     body = generate_latest(registry.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

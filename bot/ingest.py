@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from bot.errors import BadRequest, Unauthentic
 from bot.keys import CHANNELS, METRICS, SETTINGS, STORE
+from bot.logs import message_fields
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,10 @@ async def webhook(request: web.Request) -> web.Response:
     try:
         fresh = await request.app[STORE].enqueue(messages)
     except RedisError:  # nothing was accepted; the platform retries on 5xx
-        logger.exception("enqueue failed channel=%s", name)
+        logger.exception("enqueue failed channel=%s", name, extra={"messages": [m.key for m in messages]})
         return _reject(request, name, 503, "store_unavailable", "could not store the message, try again")
+    for message, new in zip(messages, fresh, strict=True):
+        logger.info("message accepted" if new else "message duplicate", extra=message_fields(message))
     accepted = sum(fresh)
     request.app[METRICS].messages_received.labels(name).inc(accepted)
     return web.json_response({"accepted": accepted, "duplicates": len(fresh) - accepted}, status=202)

@@ -37,6 +37,11 @@ class Metrics:
     review_queue: Gauge
     review_oldest: Gauge
     review_overdue: Gauge
+    sla_breaches: Counter
+    queue_lag: Gauge
+    queue_pending: Gauge
+    queue_oldest: Gauge
+    incident_active: Gauge  # the incident brake raises it (1) per topic and lowers it (0) when it is over
     llm_requests: Counter
     llm_duration: Histogram
     llm_tokens: Counter
@@ -59,8 +64,8 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         decisions=Counter(p + "decisions", "Pipeline decisions, by intent.", ["action", "intent"], registry=r),
         decision_rules=Counter(
             p + "decision_rules",
-            "Rules that fired in decisions, by kind (risk, intent_mode, low_confidence, reach, draft, ...).",
-            ["rule"],
+            "Rules that fired in decisions, by the action taken and the rule's kind (risk, intent_mode, draft, ...).",
+            ["action", "rule"],
             registry=r,
         ),
         holding_replies=Counter(
@@ -104,8 +109,40 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         review_queue=Gauge(
             p + "review_queue_cases", "Cases waiting for a reviewer, by priority.", ["priority"], registry=r
         ),
-        review_oldest=Gauge(p + "review_oldest_case_seconds", "Age of the oldest waiting case.", registry=r),
+        review_oldest=Gauge(
+            p + "review_oldest_case_seconds", "Age of the oldest waiting case, by priority.", ["priority"], registry=r
+        ),
         review_overdue=Gauge(p + "review_overdue_cases", "Waiting cases past their SLA deadline.", registry=r),
+        sla_breaches=Counter(
+            p + "sla_breaches",
+            "Review cases that missed their deadline, counted once per case: seen waiting past it, or resolved after.",
+            ["priority"],
+            registry=r,
+        ),
+        queue_lag=Gauge(
+            p + "queue_lag_messages",
+            "Stream entries no consumer has read yet (inbound: messages for the workers; outbox: replies to send).",
+            ["stream"],
+            registry=r,
+        ),
+        queue_pending=Gauge(
+            p + "queue_pending_messages",
+            "Stream entries a consumer has read and not finished (in hand, or a dead consumer's, to be reclaimed).",
+            ["stream"],
+            registry=r,
+        ),
+        queue_oldest=Gauge(
+            p + "queue_oldest_seconds",
+            "Age of the oldest unfinished entry of a stream (0: empty).",
+            ["stream"],
+            registry=r,
+        ),
+        incident_active=Gauge(
+            p + "incident_active",
+            "1 while an incident is raised on a topic, 0 once it is over; set by the incident brake.",
+            ["topic"],
+            registry=r,
+        ),
         auth_failures=Counter(
             p + "auth_failures",
             "Requests refused: a wrong or missing token or password, an ended session, a missing CSRF token.",

@@ -13,6 +13,7 @@ import numpy as np
 from bot.classify import Classifier
 from bot.draft.compose import Composer
 from bot.draft.holding import Holding
+from bot.logs import log_context, message_fields
 from bot.metrics import Metrics
 from bot.models import Classification, Context, InboundMessage, Outcome, Priority
 from bot.policy.decide import attachment_only, decide, ignore_reasons
@@ -69,32 +70,26 @@ class Pipeline:
         now: datetime,
         backlog: int,
     ) -> Outcome:
-        draft = None
-        if not ignore_reasons(message, cls, policy):  # no need to draft what nobody will answer
-            started = time.perf_counter()
-            draft = await self.composer.draft(message, cls, context, vector)
-            self.metrics.stage_duration.labels("draft").observe(time.perf_counter() - started)
-        decision = decide(message, cls, draft, context, policy, now)
-        self.metrics.decisions.labels(decision.action.value, cls.intent).inc()
-        for reason in decision.reasons:
-            self.metrics.decision_rules.labels(reason.split(":", 1)[0]).inc()
-        logger.info(
-            "decided message=%s intent=%s confidence=%.2f sentiment=%s action=%s reasons=%s",
-            message.key,
-            cls.intent,
-            cls.confidence,
-            cls.sentiment,
-            decision.action.value,
-            ",".join(decision.reasons),
-        )
-        holding = None
-        if decision.holding and attachment_only(message) and policy.decision.attachments_only == "reply":
-            holding = self.holding.attachment(message)
-        elif decision.holding and decision.deadline is not None:  # reviewers are off: say when a person answers
-            hours = policy.decision.review_hours
-            queue = after_working_time(hours, now, backlog * policy.decision.review_minutes_per_case)
-            answer_by = max(decision.deadline, queue)
-            holding = self.holding.text(message, decision.priority, answer_by, now, hours.timezone)
-            if decision.priority is Priority.URGENT:
-                self.metrics.urgent_off_hours.inc()
-        return Outcome(message=message, classification=cls, draft=draft, decision=decision, holding_reply=holding)
+        with log_context(**message_fields(message)):  # this task's lines, the drafter's too
+            draft = None
+            if not ignore_reasons(message, cls, policy):  # no need to draft what nobody will answer
+                started = time.perf_counter()
+                draft = await self.composer.draft(message, cls, context, vector)
+                self.metrics.stage_duration.labels("draft").observe(time.perf_counter() - started)
+            decision = decide(message, cls, draft, context, policy, now)
+            self.metrics.decisions.labels(decision.action.value, cls.intent).inc()
+            for reason in decision.reasons:
+                self.metrics.decision_rules.labels(decision.action.value, reason.split(":", 1)[0]).inc()
+            verdict = {"intent": cls.intent, "confidence": round(cls.confidence, 2), "sentiment": cls.sentiment}
+            logger.info("decided", extra=verdict | {"action": decision.action.value, "reasons": list(decision.reasons)})
+            holding = None
+            if decision.holding and attachment_only(message) and policy.decision.attachments_only == "reply":
+                holding = self.holding.attachment(message)
+            elif decision.holding and decision.deadline is not None:  # reviewers are off: say when a person answers
+                hours = policy.decision.review_hours
+                queue = after_working_time(hours, now, backlog * policy.decision.review_minutes_per_case)
+                answer_by = max(decision.deadline, queue)
+                holding = self.holding.text(message, decision.priority, answer_by, now, hours.timezone)
+                if decision.priority is Priority.URGENT:
+                    self.metrics.urgent_off_hours.inc()
+            return Outcome(message=message, classification=cls, draft=draft, decision=decision, holding_reply=holding)

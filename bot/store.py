@@ -7,6 +7,7 @@ redelivered or reclaimed entry can never produce a second effect.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,18 +37,26 @@ OUTBOX_GROUP = "senders"
 HISTORY_TURNS = 20
 Effects = Callable[[Pipeline], None]
 _PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
+RATE_TTL_S = 3600  # per-minute counters (`python -m bot status` reads the last 15 minutes)
 
 # Dedup and enqueue in one atomic step per request: a message id is either new (XADD + state) or a duplicate.
+# KEYS: the inbound stream, this minute's "received" counter, then (seen, state) per message;
+# ARGV: the dedup TTL, the counter's TTL, then (payload, state) per message.
 _ENQUEUE = """
-local flags = {}
-for i = 1, (#KEYS - 1) / 2 do
-  if redis.call('SET', KEYS[2 * i], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], '*', 'm', ARGV[2 * i])
-    redis.call('SET', KEYS[2 * i + 1], ARGV[2 * i + 1], 'EX', ARGV[1])
+local flags, fresh = {}, 0
+for i = 1, (#KEYS - 2) / 2 do
+  if redis.call('SET', KEYS[2 * i + 1], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', 'm', ARGV[2 * i + 1])
+    redis.call('SET', KEYS[2 * i + 2], ARGV[2 * i + 2], 'EX', ARGV[1])
     flags[i] = 1
+    fresh = fresh + 1
   else
     flags[i] = 0
   end
+end
+if fresh > 0 then
+  redis.call('INCRBY', KEYS[2], fresh)
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
 return flags
 """
@@ -75,6 +84,17 @@ class ReviewConflict(Exception):
     """The case was already resolved (by another reviewer, or twice)."""
 
 
+@dataclass(frozen=True)
+class QueueStats:
+    """The review queue per priority: waiting cases, the oldest one's age in seconds, and those past their
+    deadline (`late`: their ids)."""
+
+    depth: dict[Priority, int]
+    oldest: dict[Priority, float]
+    overdue: dict[Priority, int]
+    late: tuple[tuple[str, Priority], ...]
+
+
 class Keys:
     """All key names, from one prefix, so tests and tenants never collide."""
 
@@ -85,6 +105,7 @@ class Keys:
         self.audit = f"{prefix}:audit"
         self.reviews = f"{prefix}:reviews"
         self.learning = f"{prefix}:learning"
+        self.incidents = f"{prefix}:incidents"  # topic -> JSON, written by the incident brake
         self._p = prefix
 
     def seen(self, channel: str, message_id: str) -> str:
@@ -113,6 +134,17 @@ class Keys:
 
     def pace(self, surface: str) -> str:
         return f"{self._p}:pace:{surface}"
+
+    def rate(self, what: str, minute: int) -> str:
+        """How many of `what` (received, sent, resolved) happened in that minute since the epoch."""
+        return f"{self._p}:rate:{what}:{minute}"
+
+    def breached(self, case_id: str) -> str:
+        return f"{self._p}:breached:{case_id}"
+
+
+def this_minute() -> int:
+    return int(time.time() // 60)
 
 
 def _now() -> datetime:
@@ -162,8 +194,8 @@ class RedisStore:
         """Store new messages durably; returns, for each, True if new and False if seen before."""
         if not messages:
             return []
-        keys = [self.keys.inbound]
-        args: list[str | int] = [self.ttl_s]
+        keys = [self.keys.inbound, self.keys.rate("received", this_minute())]
+        args: list[str | int] = [self.ttl_s, RATE_TTL_S]
         for message in messages:
             keys += [self.keys.seen(message.channel, message.id), self.keys.state(message.channel, message.id)]
             args += [message.model_dump_json(), _state(message, Status.RECEIVED)]
@@ -302,6 +334,7 @@ class RedisStore:
                 pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
             turn = Turn(role="brand", text=reply.text, at=_now(), origin=reply.origin)
             self._add_turn(pipe, message.channel, message.conversation_id, turn)
+            self._count(pipe, "sent")
 
         return await self._once(self.keys.outbox, OUTBOX_GROUP, entry_id, f"reply:{reply.reply_id}", effects)
 
@@ -338,6 +371,12 @@ class RedisStore:
         pipe.ltrim(key, -HISTORY_TURNS, -1)
         pipe.expire(key, self.ttl_s)
 
+    def _count(self, pipe: Pipeline, what: str) -> None:
+        """One more `what` this minute, for the rates `python -m bot status` shows."""
+        key = self.keys.rate(what, this_minute())
+        pipe.incr(key)
+        pipe.expire(key, RATE_TTL_S)
+
     # -- reading state --------------------------------------------------------------------------------------
 
     async def message_state(self, channel: str, message_id: str) -> MessageState | None:
@@ -372,13 +411,33 @@ class RedisStore:
         entries = cast(list[tuple[str, dict[str, str]]], await self.redis.xrevrange(self.keys.audit, count=limit))
         return [{"id": entry_id, **fields} for entry_id, fields in entries]
 
-    async def queue_stats(self, now: datetime) -> tuple[dict[Priority, int], float, int]:
-        """Pending cases per priority, the age in seconds of the oldest, and how many are past their deadline."""
+    async def queue_stats(self, now: datetime) -> QueueStats:
+        """The waiting cases per priority: how many, the age of the oldest, and which are past their deadline."""
         cases = await self.pending_cases(limit=10_000)
-        depth = {priority: sum(1 for c in cases if c.decision.priority is priority) for priority in Priority}
-        oldest = max(((now - c.created_at).total_seconds() for c in cases), default=0.0)
-        overdue = sum(1 for c in cases if c.decision.deadline is not None and c.decision.deadline < now)
-        return depth, oldest, overdue
+        late = tuple(
+            (c.case_id, c.decision.priority)
+            for c in cases
+            if c.decision.deadline is not None and c.decision.deadline < now
+        )
+        return QueueStats(
+            depth={p: sum(1 for c in cases if c.decision.priority is p) for p in Priority},
+            oldest={
+                p: max(((now - c.created_at).total_seconds() for c in cases if c.decision.priority is p), default=0.0)
+                for p in Priority
+            },
+            overdue={p: sum(1 for _, priority in late if priority is p) for p in Priority},
+            late=late,
+        )
+
+    async def first_breaches(self, case_ids: Sequence[str]) -> list[bool]:
+        """Mark cases as having missed their deadline; True for each marked now for the first time, so every
+        process may look and a breach is still counted once."""
+        if not case_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for case_id in case_ids:
+                pipe.set(self.keys.breached(case_id), "1", nx=True, ex=self.ttl_s)
+            return [bool(marked) for marked in await pipe.execute()]
 
     async def claim(self, case_id: str, reviewer: str, ttl_s: int) -> str:
         """Take a case for `ttl_s` seconds (again, if it is already yours); the holder's name either way."""
@@ -458,6 +517,7 @@ class RedisStore:
                         notice = Reply(reply_id=f"o_{case_id}", message=message, text="", origin="handover")
                         pipe.xadd(self.keys.outbox, {"m": notice.model_dump_json()})
                     self._learn(pipe, resolved)
+                    self._count(pipe, "resolved")
                     entry = _audited(
                         case_id,
                         reviewer,

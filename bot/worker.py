@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import random
 import time
@@ -23,6 +24,7 @@ from bot.channels.base import Channel
 from bot.coalesce import bursts, joined
 from bot.config import Settings
 from bot.errors import ChannelError
+from bot.logs import log_context, message_fields
 from bot.metrics import Metrics
 from bot.models import Action, Decision, Draft, InboundMessage, Outcome, Priority, Reply, ReviewCase
 from bot.pipeline import Pipeline
@@ -60,6 +62,19 @@ def effects(outcome: Outcome, now: datetime) -> tuple[Reply | None, ReviewCase |
             created_at=now,
         )
     return None, None
+
+
+def _keys(entries: list[Entry]) -> list[str]:
+    """The keys of the messages a batch of either stream is about, for its log line."""
+    keys = []
+    for entry in entries:
+        try:
+            data = json.loads(entry.payload)
+            message = data.get("message", data)  # an outbox entry is a reply around its message
+            keys.append(f"{message['channel']}:{message['id']}")
+        except (ValueError, TypeError, KeyError, AttributeError):  # a malformed entry fails where it is handled
+            keys.append(entry.entry_id)
+    return keys
 
 
 def escalation(message: InboundMessage, reason: str, case_key: str, draft: Draft | None = None) -> ReviewCase:
@@ -104,7 +119,12 @@ class Consumer(ABC):
                     next_reclaim = time.monotonic() + self.settings.claim_idle_ms / 2000
                     if entries:
                         self.metrics.reclaimed.labels(self.stream_name).inc(len(entries))
-                        logger.info("reclaimed stream=%s count=%d", self.stream_name, len(entries))
+                        logger.info(
+                            "reclaimed stream=%s count=%d",
+                            self.stream_name,
+                            len(entries),
+                            extra={"messages": _keys(entries)},
+                        )
                 if not entries:
                     entries = await self.store.read(
                         self.stream, self.group, self.consumer, self.settings.worker_batch, READ_BLOCK_MS
@@ -141,7 +161,11 @@ class Worker(Consumer):
         batch = []
         for entry, message in items:
             if entry.deliveries > self.settings.max_deliveries:
-                logger.error("message dead-lettered after %d deliveries message=%s", entry.deliveries, message.key)
+                logger.error(
+                    "message dead-lettered after %d deliveries",
+                    entry.deliveries,
+                    extra=message_fields(message) | {"deliveries": entry.deliveries},
+                )
                 await self.give_up(entry, message.key, escalation(message, "processing_failed", message.key))
             else:
                 batch.append((entry, message))
@@ -152,14 +176,18 @@ class Worker(Consumer):
         except RedisError:  # not the messages' fault: the consume loop waits for Redis
             raise
         except Exception:  # one bad message must not hold back its batch: retry them one by one
-            logger.exception("batch failed, retrying messages one at a time size=%d", len(batch))
+            logger.exception(
+                "batch failed, retrying messages one at a time size=%d",
+                len(batch),
+                extra={"messages": [message.key for _, message in batch]},
+            )
             for item in batch:
                 try:
                     await self._process([item])
                 except RedisError:
                     raise
                 except Exception:  # left pending: reclaimed later, dead-lettered after max_deliveries
-                    logger.exception("message failed message=%s", item[1].key)
+                    logger.exception("message failed", extra=message_fields(item[1]))
 
     async def _rest_of_bursts(self, items: list[tuple[Entry, InboundMessage]]) -> list[tuple[Entry, InboundMessage]]:
         """Wait out the coalescing window of the youngest message in hand, then take what came meanwhile,
@@ -194,9 +222,14 @@ class Worker(Consumer):
             for i in group[:-1]:
                 if await self.store.coalesced(batch[i][0].entry_id, batch[i][1], batch[group[-1]][1]):
                     self.metrics.coalesced.inc()
+                    into = {"into_message_id": batch[group[-1]][1].id}
+                    logger.info("message coalesced", extra=message_fields(batch[i][1]) | into)
         for (entry, _), outcome in zip(leads, outcomes, strict=True):
             reply, case = effects(outcome, datetime.now(UTC))
             await self.store.commit(entry.entry_id, outcome, reply, case)
+            ids = {"reply_id": reply.reply_id if reply else None, "case_id": case.case_id if case else None}
+            action = {"action": outcome.decision.action.value}
+            logger.info("committed", extra=message_fields(outcome.message) | action | ids)
         self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
 
     async def _keep_claimed(self, entry_ids: list[str]) -> None:
@@ -225,6 +258,10 @@ class Sender(Consumer):
 
     async def deliver(self, entry: Entry) -> None:
         reply = Reply.model_validate_json(entry.payload)
+        with log_context(**message_fields(reply.message), reply_id=reply.reply_id, origin=reply.origin):
+            await self._deliver(entry, reply)
+
+    async def _deliver(self, entry: Entry, reply: Reply) -> None:
         surface = reply.message.channel
         if await self.store.is_done(f"reply:{reply.reply_id}"):  # delivered before a crash lost the ack
             await self.store.ack(self.stream, self.group, entry.entry_id)
@@ -232,7 +269,7 @@ class Sender(Consumer):
         error = await self._attempts(entry, reply)
         if reply.origin == "handover":  # the case is closed either way; the platform's inbox may not know
             if error is not None:
-                logger.error("handover not passed on message=%s error=%s", reply.message.key, error)
+                logger.error("handover not passed on", extra={"error": str(error)})
             await self.store.ack(self.stream, self.group, entry.entry_id)
             return
         if error is None:
@@ -242,15 +279,13 @@ class Sender(Consumer):
                     self.metrics.holding_replies.labels(surface).inc()
                 elapsed = (datetime.now(UTC) - reply.message.received_at).total_seconds()
                 self.metrics.first_response.labels(surface, reply.origin).observe(max(0.0, elapsed))
-                logger.info("reply delivered message=%s origin=%s", reply.message.key, reply.origin)
+                logger.info("reply delivered")
             return
         if reply.origin == "holding":  # its message already waits for a reviewer, who will answer it anyway
-            logger.warning("holding reply not delivered message=%s error=%s", reply.message.key, error)
+            logger.warning("holding reply not delivered", extra={"error": str(error)})
             await self.store.ack(self.stream, self.group, entry.entry_id)
             return
-        logger.error(
-            "reply not delivered, sent to review message=%s reason=%s error=%s", reply.message.key, error.reason, error
-        )
+        logger.error("reply not delivered, sent to review", extra={"reason": error.reason, "error": str(error)})
         draft = Draft(text=reply.text, answerable=True, drafter=reply.origin)
         case = escalation(reply.message, error.reason, f"delivery:{reply.reply_id}", draft)
         await self.give_up(entry, f"reply:{reply.reply_id}", case)
@@ -271,7 +306,8 @@ class Sender(Consumer):
             except ChannelError as error:
                 last_error = error
                 self.metrics.replies_failed.labels(channel.name, "retryable" if error.retryable else "permanent").inc()
-                logger.warning("delivery failed message=%s attempt=%d error=%s", reply.message.key, attempt + 1, error)
+                failure = {"attempt": attempt + 1, "retryable": error.retryable, "error": str(error)}
+                logger.warning("delivery failed", extra=failure)
                 if not error.retryable:
                     break
                 backoff = self.settings.send_backoff_s * 2**attempt * random.uniform(0.8, 1.2)
@@ -297,7 +333,7 @@ class Sender(Consumer):
         except ChannelError:
             await self.store.send_failed(reply.reply_id)
             raise
-        logger.info("platform accepted reply message=%s platform_id=%s", reply.message.key, platform_id)
+        logger.info("platform accepted reply", extra={"platform_id": platform_id})
 
     async def _wait(self, entry: Entry, seconds: float) -> None:
         """Sleep, keeping the entry claimed so no other sender takes it over as if this one had died."""

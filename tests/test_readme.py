@@ -30,5 +30,5 @@ def test_every_metric_is_documented() -> None:
     counters = {
         m.name.removeprefix("autoresponder_") for m in create_metrics().registry.collect() if m.type == "counter"
     }
-    documented = set(re.findall(r"`([a-z_]+_(?:total|seconds|state|cases))(?:\{[^}]*\})?`", section))
+    documented = set(re.findall(r"`([a-z_]+_(?:total|seconds|state|cases|messages|active))(?:\{[^}]*\})?`", section))
     assert {name + "_total" if name in counters else name for name in names} == documented

@@ -115,8 +115,12 @@ async def test_a_case_past_its_deadline_is_marked_and_counted(client: TestClient
     assert late["overdue"] is True and -3700 < late["seconds_left"] < -3500
     metrics = await (await client.get("/metrics")).text()
     assert "autoresponder_review_overdue_cases 1.0" in metrics
-    oldest = next(line for line in metrics.splitlines() if line.startswith("autoresponder_review_oldest_case_seconds"))
+    assert 'autoresponder_sla_breaches_total{priority="normal"} 1.0' in metrics
+    prefix = 'autoresponder_review_oldest_case_seconds{priority="normal"}'
+    oldest = next(line for line in metrics.splitlines() if line.startswith(prefix))
     assert float(oldest.split()[-1]) >= 5 * 3600 - 5
+    again = await (await client.get("/metrics")).text()
+    assert 'autoresponder_sla_breaches_total{priority="normal"} 1.0' in again  # once per case, not per scrape
 
 
 async def test_a_claimed_case_is_seen_taken_and_only_its_holder_acts_until_the_claim_expires(

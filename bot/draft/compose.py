@@ -82,6 +82,6 @@ class Composer:
         try:
             return await self.drafter.draft(message, cls, context, passages)
         except DraftError as error:  # the model is down, slow or refusing: the offline drafter still answers
-            logger.warning("drafting fell back to offline message=%s error=%s", message.key, error)
+            logger.warning("drafting fell back to offline", extra={"error": str(error)})
             draft = await self.offline.draft(message, cls, context, passages)
             return draft.model_copy(update={"note": f"fallback: {error}"})

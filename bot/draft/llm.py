@@ -98,7 +98,7 @@ class LLMDrafter:
                     drafter=self.name,
                 )
             self._metrics.llm_requests.labels("malformed").inc()
-        logger.warning("model answer malformed twice message=%s", message.key)
+        logger.warning("model answer malformed twice")
         return Draft(text=content.strip()[:2000], answerable=False, drafter=self.name, note="malformed model answer")
 
     async def _complete(self, chat: Chat) -> Completion:

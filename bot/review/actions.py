@@ -7,11 +7,16 @@ reason the caller shows as JSON or as a notice on the page.
 
 from __future__ import annotations
 
+import logging
+
+from bot.logs import message_fields
 from bot.metrics import Metrics
 from bot.models import CaseState, Reply, ReviewCase
 from bot.review.learning import labels
 from bot.store import RedisStore, ReviewConflict
 from bot.worker import stable_id
+
+logger = logging.getLogger(__name__)
 
 CLAIM_S = 600  # a claim left behind (a closed laptop) frees itself after ten minutes
 MAX_REASON = 500
@@ -98,6 +103,12 @@ async def _resolve(
     except ReviewConflict as error:
         raise ActionError(409, "conflict", str(error)) from error
     metrics.review_actions.labels(state.value).inc()
+    ids = {"case_id": case_id, "reply_id": reply.reply_id if reply else None}
+    logger.info("case %s", state.value, extra=message_fields(case.message) | ids | {"reviewer": reviewer})
+    deadline, resolved_at = case.decision.deadline, case.resolved_at
+    late = deadline is not None and resolved_at is not None and resolved_at > deadline
+    if late and await store.first_breaches([case.case_id]) == [True]:  # not counted already while it waited
+        metrics.sla_breaches.labels(case.decision.priority.value).inc()
     intent, outcome, shadow = labels(case)
     metrics.review_outcomes.labels(intent, outcome).inc()
     if shadow is not None:
