@@ -39,15 +39,18 @@ Effects = Callable[[Pipeline], None]
 _PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
 RATE_TTL_S = 3600  # per-minute counters (`python -m bot status` reads the last 15 minutes)
 
-# Dedup and enqueue in one atomic step per request: a message id is either new (XADD + state) or a duplicate.
-# KEYS: the inbound stream, this minute's "received" counter, then (seen, state) per message;
-# ARGV: the dedup TTL, the counter's TTL, then (payload, state) per message.
+# Dedup and enqueue in one atomic step per request: a message id is either new (XADD + state + its place in its
+# conversation's order) or a duplicate.
+# KEYS: the inbound stream, this minute's "received" counter, then (seen, state, order) per message;
+# ARGV: the dedup TTL, the counter's TTL, then (payload, state, message key) per message.
 _ENQUEUE = """
 local flags, fresh = {}, 0
-for i = 1, (#KEYS - 2) / 2 do
-  if redis.call('SET', KEYS[2 * i + 1], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('XADD', KEYS[1], '*', 'm', ARGV[2 * i + 1])
-    redis.call('SET', KEYS[2 * i + 2], ARGV[2 * i + 2], 'EX', ARGV[1])
+for i = 1, (#KEYS - 2) / 3 do
+  if redis.call('SET', KEYS[3 * i], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', 'm', ARGV[3 * i])
+    redis.call('SET', KEYS[3 * i + 1], ARGV[3 * i + 1], 'EX', ARGV[1])
+    redis.call('RPUSH', KEYS[3 * i + 2], ARGV[3 * i + 2])
+    redis.call('EXPIRE', KEYS[3 * i + 2], ARGV[1])
     flags[i] = 1
     fresh = fresh + 1
   else
@@ -129,6 +132,10 @@ class Keys:
     def handover(self, channel: str, conversation_id: str) -> str:
         return f"{self._p}:human:{channel}:{conversation_id}"
 
+    def order(self, channel: str, conversation_id: str) -> str:
+        """The conversation's unfinished messages, in the order they arrived (workers take them in turn)."""
+        return f"{self._p}:order:{channel}:{conversation_id}"
+
     def sending(self, reply_id: str) -> str:
         return f"{self._p}:sending:{reply_id}"
 
@@ -197,8 +204,12 @@ class RedisStore:
         keys = [self.keys.inbound, self.keys.rate("received", this_minute())]
         args: list[str | int] = [self.ttl_s, RATE_TTL_S]
         for message in messages:
-            keys += [self.keys.seen(message.channel, message.id), self.keys.state(message.channel, message.id)]
-            args += [message.model_dump_json(), _state(message, Status.RECEIVED)]
+            keys += [
+                self.keys.seen(message.channel, message.id),
+                self.keys.state(message.channel, message.id),
+                self.keys.order(message.channel, message.conversation_id),
+            ]
+            args += [message.model_dump_json(), _state(message, Status.RECEIVED), message.key]
         flags = await self._enqueue(keys=keys, args=args)
         return [bool(flag) for flag in flags]
 
@@ -211,6 +222,23 @@ class RedisStore:
             await self.redis.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms),
         )
         return [Entry(entry_id, fields["m"]) for _, entries in answer for entry_id, fields in entries]
+
+    async def queued_before(self, conversations: Sequence[tuple[str, str]], depth: int) -> list[list[str]]:
+        """Each conversation's first `depth` unfinished message keys, oldest first."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for channel, conversation_id in conversations:
+                pipe.lrange(self.keys.order(channel, conversation_id), 0, depth - 1)
+            return [list(keys) for keys in await pipe.execute()]
+
+    async def drop_if_finished(self, channel: str, conversation_id: str, key: str) -> bool:
+        """Take a message out of its conversation's order if it is finished (or forgotten) while still listed
+        there, which only a crash between steps or an older version can leave behind; True if dropped."""
+        _, _, message_id = key.partition(":")
+        state = await self.message_state(channel, message_id)
+        if state is not None and state.status is Status.RECEIVED:
+            return False
+        await self.redis.lrem(self.keys.order(channel, conversation_id), 1, key)
+        return True
 
     async def reclaim(self, stream: str, group: str, consumer: str, idle_ms: int, count: int) -> list[Entry]:
         """Take over entries another consumer left pending for idle_ms (it died, or hangs)."""
@@ -266,6 +294,7 @@ class RedisStore:
 
         def effects(pipe: Pipeline) -> None:
             pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
+            pipe.lrem(self.keys.order(message.channel, message.conversation_id), 1, message.key)
             if decision.action is not Action.IGNORE:
                 turn = Turn(role="customer", text=message.text, at=message.created_at, intent=cls.intent)
                 self._add_turn(pipe, message.channel, message.conversation_id, turn)
@@ -282,6 +311,7 @@ class RedisStore:
 
         def effects(pipe: Pipeline) -> None:
             pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
+            pipe.lrem(self.keys.order(message.channel, message.conversation_id), 1, message.key)
 
         return await self._once(self.keys.inbound, INBOUND_GROUP, entry_id, message.key, effects)
 
@@ -301,6 +331,8 @@ class RedisStore:
         def effects(pipe: Pipeline) -> None:
             pipe.xadd(self.keys.dead, {"stream": stream, "m": entry.payload, "reason": case.decision.reasons[0]})
             pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
+            if stream == self.keys.inbound:  # the conversation's later messages may go on
+                pipe.lrem(self.keys.order(message.channel, message.conversation_id), 1, message.key)
             self._open_case(pipe, case)
 
         return await self._once(stream, group, entry.entry_id, f"dead:{key}", effects)

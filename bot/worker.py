@@ -21,9 +21,10 @@ from redis.exceptions import RedisError
 
 from bot.channels import by_surface
 from bot.channels.base import Channel
-from bot.coalesce import bursts, joined
+from bot.coalesce import bursts, in_turn, joined
 from bot.config import Settings
 from bot.errors import ChannelError
+from bot.incident import IncidentStore, watch
 from bot.logs import log_context, message_fields
 from bot.metrics import Metrics
 from bot.models import Action, Decision, Draft, InboundMessage, Outcome, Priority, Reply, ReviewCase
@@ -33,6 +34,7 @@ from bot.store import INBOUND_GROUP, OUTBOX_GROUP, Entry, RedisStore
 logger = logging.getLogger(__name__)
 
 READ_BLOCK_MS = 1000
+ORDER_DEPTH = 64  # a conversation's unfinished messages looked at per batch
 
 
 def stable_id(prefix: str, key: str) -> str:
@@ -154,6 +156,7 @@ class Worker(Consumer):
     ) -> None:
         super().__init__(store, store.keys.inbound, settings, metrics, consumer)
         self.pipeline = pipeline
+        self.incidents = IncidentStore(store.redis, settings.redis_prefix)
 
     async def handle(self, entries: list[Entry]) -> None:
         items = [(entry, InboundMessage.model_validate_json(entry.payload)) for entry in entries]
@@ -169,8 +172,44 @@ class Worker(Consumer):
                 await self.give_up(entry, message.key, escalation(message, "processing_failed", message.key))
             else:
                 batch.append((entry, message))
-        if not batch:
-            return
+        deadline = time.monotonic() + self.settings.claim_idle_ms / 1000
+        next_touch = time.monotonic() + self.settings.claim_idle_ms / 3000
+        while batch:
+            ready, blocked = await self._in_turn(batch)
+            if ready:
+                await self._process_safely([batch[i] for i in ready])
+                batch = [item for i, item in enumerate(batch) if i not in set(ready)]
+                continue
+            if await self._drop_leftovers(blocked):
+                continue
+            if time.monotonic() >= deadline:  # left pending, reclaimed once the earlier messages are done
+                logger.info("waiting for earlier messages", extra={"messages": [m.key for _, m in batch]})
+                return
+            await asyncio.sleep(0.05)  # another worker is on an earlier message of these conversations
+            if time.monotonic() >= next_touch:
+                await self.store.touch(self.stream, self.group, self.consumer, [e.entry_id for e, _ in batch])
+                next_touch = time.monotonic() + self.settings.claim_idle_ms / 3000
+
+    async def _in_turn(
+        self, batch: list[tuple[Entry, InboundMessage]]
+    ) -> tuple[list[int], list[tuple[tuple[str, str], str]]]:
+        """The batch's messages whose turn it is in their conversations (see coalesce.in_turn)."""
+        conversations = sorted({(m.channel, m.conversation_id) for _, m in batch})
+        queued = await self.store.queued_before(conversations, ORDER_DEPTH)
+        messages = [message for _, message in batch]
+        return in_turn(
+            messages, dict(zip(conversations, queued, strict=True)), self.pipeline.policy.decision.coalesce_seconds
+        )
+
+    async def _drop_leftovers(self, blocked: list[tuple[tuple[str, str], str]]) -> bool:
+        """Clear heads of conversations' order that are already finished; True if any was."""
+        dropped = [
+            await self.store.drop_if_finished(channel, conversation, key) for (channel, conversation), key in blocked
+        ]
+        return any(dropped)
+
+    async def _process_safely(self, batch: list[tuple[Entry, InboundMessage]]) -> None:
+        """Process a batch; if it fails, its messages one by one (a conversation stops at its first failure)."""
         try:
             await self._process(batch)
         except RedisError:  # not the messages' fault: the consume loop waits for Redis
@@ -181,12 +220,17 @@ class Worker(Consumer):
                 len(batch),
                 extra={"messages": [message.key for _, message in batch]},
             )
+            failed: set[tuple[str, str]] = set()
             for item in batch:
+                conversation = (item[1].channel, item[1].conversation_id)
+                if conversation in failed:  # its later messages wait for the failed one
+                    continue
                 try:
                     await self._process([item])
                 except RedisError:
                     raise
                 except Exception:  # left pending: reclaimed later, dead-lettered after max_deliveries
+                    failed.add(conversation)
                     logger.exception("message failed", extra=message_fields(item[1]))
 
     async def _rest_of_bursts(self, items: list[tuple[Entry, InboundMessage]]) -> list[tuple[Entry, InboundMessage]]:
@@ -209,10 +253,13 @@ class Worker(Consumer):
             *(self.store.conversation(message.channel, message.conversation_id) for _, message in leads)
         )
         backlog = await self.store.backlog()
+        incidents = await self.incidents.active()  # read once a batch: decide() stays pure
         heartbeat = asyncio.create_task(self._keep_claimed([entry.entry_id for entry, _ in batch]))
         try:
             outcomes = await self.pipeline.run(
-                [(message, context) for (_, message), context in zip(leads, contexts, strict=True)], backlog=backlog
+                [(message, context) for (_, message), context in zip(leads, contexts, strict=True)],
+                backlog=backlog,
+                incidents=incidents,
             )
         finally:
             heartbeat.cancel()
@@ -224,13 +271,16 @@ class Worker(Consumer):
                     self.metrics.coalesced.inc()
                     into = {"into_message_id": batch[group[-1]][1].id}
                     logger.info("message coalesced", extra=message_fields(batch[i][1]) | into)
+        fresh = []  # counted for the incident brake once, not again when a reclaimed message is found done
         for (entry, _), outcome in zip(leads, outcomes, strict=True):
             reply, case = effects(outcome, datetime.now(UTC))
-            await self.store.commit(entry.entry_id, outcome, reply, case)
+            if await self.store.commit(entry.entry_id, outcome, reply, case):
+                fresh.append(outcome.classification)
             ids = {"reply_id": reply.reply_id if reply else None, "case_id": case.case_id if case else None}
             action = {"action": outcome.decision.action.value}
             logger.info("committed", extra=message_fields(outcome.message) | action | ids)
         self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
+        await watch(self.incidents, fresh, self.pipeline.policy, self.metrics, datetime.now(UTC))
 
     async def _keep_claimed(self, entry_ids: list[str]) -> None:
         """While a slow batch is drafted, keep other workers from taking it over as if this one had died."""
