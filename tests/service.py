@@ -13,7 +13,9 @@ from pathlib import Path
 
 import aiohttp
 
+from bot.config import Settings
 from tests.conftest import ROOT, TOKEN, free_port
+from tests.fakes import FakeLLM
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -113,3 +115,18 @@ async def answered(service: Service, surface: str, message_id: str) -> None:
             session.post(f"{service.url}/api/reviews/{state['case_id']}/approve") as response,
         ):
             assert response.status == 200, await response.text()
+
+
+async def shared_redis_env(
+    settings: Settings, data: Path, brand_models: Path, policies_dir: Path, llm: FakeLLM
+) -> dict[str, str]:
+    """Settings for `web` and `worker` processes on the test's Redis and key prefix, drafting with `llm`."""
+    return {
+        "BOT_REDIS_URL": settings.redis_url or "",
+        "BOT_REDIS_PREFIX": settings.redis_prefix,
+        "BOT_DATA_DIR": str(data),
+        "BOT_MODELS_DIR": str(brand_models),
+        "BOT_POLICIES_DIR": str(policies_dir),
+        "BOT_LLM_BASE_URL": await llm.start(),
+        "BOT_LLM_API_KEY": llm.api_key,
+    }

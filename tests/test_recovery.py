@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.store import INBOUND_GROUP, RedisStore
 from tests.conftest import SECRET, free_port, message, signed
 from tests.fakes import FakeLLM, Receiver
-from tests.service import Service, start
+from tests.service import Service, shared_redis_env, start
 
 pytestmark = pytest.mark.slow
 
@@ -41,16 +41,10 @@ async def test_killed_worker_is_replaced_without_double_replies(
     policies_dir: Path,
 ) -> None:
     fake_llm.delay = 3  # long enough to be sure the worker is in the middle of its batch when it dies
-    env = {
-        "BOT_REDIS_URL": settings.redis_url or "",
-        "BOT_REDIS_PREFIX": settings.redis_prefix,
-        "BOT_DATA_DIR": str(tmp_path / "data"),
-        "BOT_MODELS_DIR": str(brand_models),
-        "BOT_POLICIES_DIR": str(policies_dir),
+    env = await shared_redis_env(settings, tmp_path / "data", brand_models, policies_dir, fake_llm)
+    env |= {
         "BOT_GENERIC_SECRET": SECRET,
         "BOT_GENERIC_REPLY_URL": await receiver.start(),
-        "BOT_LLM_BASE_URL": await fake_llm.start(),
-        "BOT_LLM_API_KEY": fake_llm.api_key,
         "BOT_CLAIM_IDLE_MS": "1500",
     }
     store = RedisStore(redis, settings.redis_prefix, ttl_s=600)

@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.store import INBOUND_GROUP, RedisStore
 from tests.conftest import free_port, message
 from tests.fakes import FakeLLM
-from tests.service import Service, start
+from tests.service import Service, shared_redis_env, start
 
 QUESTIONS = [
     "How long does standard delivery take?",
@@ -52,14 +52,8 @@ async def test_three_workers_answer_each_message_once_in_order_per_conversation(
     settings: Settings, redis: Redis, fake_llm: FakeLLM, tmp_path: Path, brand_models: Path, policies_dir: Path
 ) -> None:
     fake_llm.delay = 0.2  # drafts overlap across workers
-    env = {
-        "BOT_REDIS_URL": settings.redis_url or "",
-        "BOT_REDIS_PREFIX": settings.redis_prefix,
-        "BOT_DATA_DIR": str(tmp_path / "data"),
-        "BOT_MODELS_DIR": str(brand_models),
-        "BOT_POLICIES_DIR": str(policies_dir),
-        "BOT_LLM_BASE_URL": await fake_llm.start(),
-        "BOT_LLM_API_KEY": fake_llm.api_key,
+    env = await shared_redis_env(settings, tmp_path / "data", brand_models, policies_dir, fake_llm)
+    env |= {
         "BOT_WORKER_BATCH": "2",  # small batches: each conversation's messages spread over the workers
     }
     store = RedisStore(redis, settings.redis_prefix, ttl_s=600)
