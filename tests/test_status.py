@@ -165,7 +165,8 @@ async def test_the_status_command_prints_the_figures(
 ) -> None:
     await fill(store, redis)
     now = this_minute()
-    for ago in range(16):  # 2 messages received and 1 reply sent in each of the last 16 minutes
+    for ago in range(-1, 16):  # 2 received and 1 sent in each of the last 16 minutes and the next one (the
+        # command may start in the next minute)
         await redis.set(store.keys.rate("received", now - ago), 2)
         await redis.set(store.keys.rate("sent", now - ago), 1)
     env = {"BOT_REDIS_URL": str(settings.redis_url), "BOT_REDIS_PREFIX": settings.redis_prefix}
