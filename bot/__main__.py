@@ -1,5 +1,5 @@
 """Command line: `python -m bot serve | web | worker | status | train | draft | replay | export-feedback | users |
-eval-intents | eval-sentiment | eval-risk | calibrate-unknown`."""
+brake | eval-intents | eval-sentiment | eval-risk | calibrate-unknown`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from bot.models import Author, InboundMessage
 from bot.policy.load import load_policy, write_unknown_threshold
 from bot.policy.schema import BrandPolicy
 from bot.review.accounts import manage_users
+from bot.review.brake import manage_brake
 from bot.review.feedback import export_feedback
 from bot.review.users import Role
 from bot.status import show_status
@@ -128,6 +129,21 @@ def parser() -> argparse.ArgumentParser:
     user_commands.add_parser("list", help="the users and their roles")
     removing = user_commands.add_parser("remove", help="delete a user (their token stops working at once)")
     removing.add_argument("name")
+    text = "pull or lift the incident brake: a topic's messages (or all) go to review, with a holding reply or not"
+    brake = commands.add_parser("brake", help=text, description=text)
+    brake_commands = brake.add_subparsers(dest="brake_command", required=True, metavar="ACTION")
+    on = brake_commands.add_parser("on", help="hold a topic (again: change how it is held)")
+    on.add_argument("--topic", default="all", help="an intent of policies/intents.yaml, unknown, or all (default)")
+    on.add_argument(
+        "--action", choices=["review", "holding"], help="review (default), or holding: also the holding text at once"
+    )
+    on.add_argument(
+        "--holding", metavar="TEXT", help="the holding text (implies --action holding; default: incident.holding)"
+    )
+    on.add_argument("--reason", help="why, for the audit log and the desk's banner")
+    off = brake_commands.add_parser("off", help="clear the incident on a topic")
+    off.add_argument("--topic", default="all", help="the topic to clear (default all)")
+    brake_commands.add_parser("list", help="the incidents in force")
     text = "run messages (JSON Lines) through the real pipeline, sending nothing: one JSON line each, then a summary"
     replaying = commands.add_parser("replay", help=text, description=text)
     replaying.add_argument(
@@ -345,6 +361,7 @@ TOOLS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "draft": draft,
     "replay": replay_file,
     "users": manage_users,
+    "brake": manage_brake,
     "channels": register_channel,
     "export-feedback": export_feedback,
     "eval-intents": eval_intents,

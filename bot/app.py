@@ -40,8 +40,9 @@ from bot.draft.offline import Answer, OfflineDrafter, load_answers
 from bot.draft.openai_chat import OpenAIChat
 from bot.draft.prompts import Prompts
 from bot.embedded import EmbeddedRedis
+from bot.incident import IncidentStore
 from bot.ingest import handshake, webhook
-from bot.keys import CHANNELS, METRICS, MODEL_READY, REDIS, SESSIONS, SETTINGS, STORE, USERS
+from bot.keys import CHANNELS, INCIDENTS, METRICS, MODEL_READY, POLICY, REDIS, SESSIONS, SETTINGS, STORE, USERS
 from bot.metrics import Metrics, create_metrics
 from bot.pipeline import Pipeline
 from bot.policy.load import load_policy
@@ -138,6 +139,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = redis
     app[STORE] = RedisStore(redis, settings.redis_prefix, ttl_s=settings.dedup_ttl_s)
     app[USERS] = UserStore(redis, settings.redis_prefix)
+    app[INCIDENTS] = IncidentStore(redis, settings.redis_prefix)
     app[SESSIONS] = SessionStore(redis, settings.redis_prefix, round(settings.session_hours * 3600))
     await app[STORE].setup()
     yield
@@ -264,6 +266,7 @@ def create_app(settings: Settings, *, webhooks: bool = True, workers: bool = Tru
     app[SETTINGS] = settings
     app[METRICS] = create_metrics()
     app[BRAND] = load_brand(settings)
+    app[POLICY] = app[BRAND].policy  # as loaded at start (the workers' own copy follows reloads)
     app[MODEL_READY] = asyncio.Event()
     app[TASKS] = set()
     app[WORKERS] = workers

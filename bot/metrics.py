@@ -42,6 +42,7 @@ class Metrics:
     queue_pending: Gauge
     queue_oldest: Gauge
     incident_active: Gauge  # the incident brake raises it (1) per topic and lowers it (0) when it is over
+    incidents_raised: Counter
     llm_requests: Counter
     llm_duration: Histogram
     llm_tokens: Counter
@@ -141,6 +142,11 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             p + "incident_active",
             "1 while an incident is raised on a topic, 0 once it is over; set by the incident brake.",
             ["topic"],
+            registry=r,
+        ),
+        incidents_raised=Counter(
+            p + "incidents_raised",
+            "Incidents the service raised itself on a spike of one intent's negative messages (not admins' ones).",
             registry=r,
         ),
         auth_failures=Counter(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -18,6 +18,7 @@ from bot.metrics import Metrics
 from bot.models import Classification, Context, InboundMessage, Outcome, Priority
 from bot.policy.decide import attachment_only, decide, ignore_reasons
 from bot.policy.hours import after_working_time
+from bot.policy.incident import Incident, applicable, holding_due
 from bot.policy.schema import BrandPolicy
 
 logger = logging.getLogger(__name__)
@@ -36,10 +37,16 @@ class Pipeline:
         self.metrics = metrics
 
     async def run(
-        self, batch: Sequence[tuple[InboundMessage, Context]], now: datetime | None = None, backlog: int = 0
+        self,
+        batch: Sequence[tuple[InboundMessage, Context]],
+        now: datetime | None = None,
+        backlog: int = 0,
+        incidents: Mapping[str, Incident] | None = None,
     ) -> list[Outcome]:
         """The batch's outcomes; `now` is the decision time (a replay sets it, the service reads the clock),
-        `backlog` the cases waiting for reviewers (it pushes back what a holding reply promises)."""
+        `backlog` the cases waiting for reviewers (it pushes back what a holding reply promises), `incidents`
+        the topics the incident brake holds (none in a replay)."""
+        incidents = incidents or {}
         now = now or datetime.now(UTC)
         policy = self.policy  # one policy for the whole batch, even if a reload swaps it meanwhile
         started = time.perf_counter()
@@ -54,7 +61,7 @@ class Pipeline:
         return list(
             await asyncio.gather(
                 *(
-                    self._finish(message, context, cls, vector, policy, now, backlog)
+                    self._finish(message, context, cls, vector, policy, now, backlog, incidents)
                     for (message, context), cls, vector in zip(batch, classifications, vectors, strict=True)
                 )
             )
@@ -69,6 +76,7 @@ class Pipeline:
         policy: BrandPolicy,
         now: datetime,
         backlog: int,
+        incidents: Mapping[str, Incident],
     ) -> Outcome:
         with log_context(**message_fields(message)):  # this task's lines, the drafter's too
             draft = None
@@ -76,14 +84,17 @@ class Pipeline:
                 started = time.perf_counter()
                 draft = await self.composer.draft(message, cls, context, vector)
                 self.metrics.stage_duration.labels("draft").observe(time.perf_counter() - started)
-            decision = decide(message, cls, draft, context, policy, now)
+            decision = decide(message, cls, draft, context, policy, now, incidents)
             self.metrics.decisions.labels(decision.action.value, cls.intent).inc()
             for reason in decision.reasons:
                 self.metrics.decision_rules.labels(decision.action.value, reason.split(":", 1)[0]).inc()
             verdict = {"intent": cls.intent, "confidence": round(cls.confidence, 2), "sentiment": cls.sentiment}
             logger.info("decided", extra=verdict | {"action": decision.action.value, "reasons": list(decision.reasons)})
             holding = None
-            if decision.holding and attachment_only(message) and policy.decision.attachments_only == "reply":
+            incident = holding_due(applicable(incidents, cls.intent), context)
+            if decision.holding and incident is not None:  # the incident's agreed words, in working hours too
+                holding = incident.holding or policy.decision.incident.holding
+            elif decision.holding and attachment_only(message) and policy.decision.attachments_only == "reply":
                 holding = self.holding.attachment(message)
             elif decision.holding and decision.deadline is not None:  # reviewers are off: say when a person answers
                 hours = policy.decision.review_hours

@@ -101,7 +101,8 @@ async def gather(store: RedisStore, now: datetime) -> Status:
 
 
 async def sample(store: RedisStore, metrics: Metrics, now: datetime) -> None:
-    """Set the gauges read from Redis, and count the cases seen past their deadline for the first time."""
+    """Set the gauges read from Redis (queues, review queue, incidents), and count the cases seen past their
+    deadline for the first time."""
     for name, (key, group) in streams(store).items():
         figures = await stream_figures(store, key, group)
         metrics.queue_lag.labels(name).set(figures.lag)
@@ -116,6 +117,11 @@ async def sample(store: RedisStore, metrics: Metrics, now: datetime) -> None:
     for (_, priority), first in zip(review.late, firsts, strict=True):
         if first:
             metrics.sla_breaches.labels(priority.value).inc()
+    # Every process shows the incidents any process (or an admin) raised, and lowers the ones now cleared.
+    held = set(cast(list[str], await store.redis.hkeys(store.keys.incidents)))
+    shown = {sample.labels["topic"] for family in metrics.incident_active.collect() for sample in family.samples}
+    for topic in held | shown:
+        metrics.incident_active.labels(topic).set(1 if topic in held else 0)
 
 
 def age(seconds: float) -> str:

@@ -9,13 +9,14 @@ at what the bot would say.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from bot.channels.base import max_chars, reply_length
 from bot.models import Action, Classification, Context, Decision, Draft, InboundMessage, Priority
 from bot.policy.hours import after_working_time, is_working
+from bot.policy.incident import Incident, applicable, holding_due
 from bot.policy.schema import BrandPolicy, Mode
 
 _RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
@@ -141,12 +142,17 @@ def decide(
     context: Context,
     policy: BrandPolicy,
     now: datetime,
+    incidents: Mapping[str, Incident] | None = None,
 ) -> Decision:
-    """auto_send only when no rule objects; ignore only the brand's own posts, bots and confident spam."""
+    """auto_send only when no rule objects; ignore only the brand's own posts, bots and confident spam.
+    `incidents` are the topics the incident brake holds (by topic): their messages go to review."""
     ignored = ignore_reasons(message, cls, policy)
     if ignored:
         return Decision(action=Action.IGNORE, reasons=tuple(ignored))
     fired = input_rules(message, cls, context, policy, now) + draft_rules(message, draft, policy)
+    incident = applicable(incidents or {}, cls.intent)
+    if incident is not None:
+        fired.append((f"incident:{incident.topic}", Priority.NORMAL))
     spec = policy.intents.intents.get(cls.intent)
     shadow = None
     if spec is not None and spec.mode is Mode.SHADOW:
@@ -163,6 +169,7 @@ def decide(
         holding=(
             not is_working(policy.decision.review_hours, now)
             or (attachment_only(message) and policy.decision.attachments_only == "reply")
+            or holding_due(incident, context) is not None
         )
         and context.handed_to is None
         and not any(flag.name in policy.decision.no_holding_reply for flag in cls.risk_flags),

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.channels.base import MAX_CHARS, reply_length
 from bot.models import Priority
 
 
@@ -117,6 +118,57 @@ class ReviewHours(Strict):
         return value
 
 
+def fits_every_channel(text: str) -> str:
+    """A text that goes out as it is (an incident's holding reply) must fit the strictest platform (an X post)."""
+    if not text.strip():
+        raise ValueError("the holding text is empty")
+    too_long = sorted(channel for channel, limit in MAX_CHARS.items() if reply_length(channel, text) > limit)
+    if too_long:
+        raise ValueError(f"the holding text is too long for {', '.join(too_long)} (an X post takes 280)")
+    return text.strip()
+
+
+class IncidentPolicy(Strict):
+    """The incident brake: when many customers complain about one intent at once, send it to people.
+
+    Each intent's negative messages are counted per minute. A spike is a window whose count reaches
+    `min_messages` and is at least `factor` times the average count of a window over the `baseline_minutes`
+    before it (so an intent that is always busy needs a larger rise than a quiet one)."""
+
+    auto: bool = Field(True, description="Raise incidents on spikes; false: only admins pull the brake (API, CLI).")
+    window_minutes: int = Field(
+        15, ge=1, le=120, description="The sliding window, in minutes up to now, whose negative messages are counted."
+    )
+    baseline_minutes: int = Field(
+        240, ge=1, le=1440, description="The minutes before the window that give its usual count (the baseline)."
+    )
+    min_messages: int = Field(8, ge=1, description="A window needs at least this many negative messages to spike.")
+    factor: float = Field(
+        4.0, ge=1, description="A window also needs this many times the baseline's average count per window to spike."
+    )
+    action: Literal["review", "holding"] = Field(
+        "review",
+        description="While an incident holds a topic, its messages go to review; with 'holding' the customer also "
+        "gets the holding text at once (once per conversation and incident).",
+    )
+    holding: str = Field(
+        "Thanks for getting in touch. We know about this issue and are working on it; a member of our team will "
+        "reply to you here as soon as they can.",
+        description="What customers get with action 'holding' when the incident sets no text of its own.",
+    )
+
+    @model_validator(mode="after")
+    def _baseline_covers_a_window(self) -> IncidentPolicy:
+        if self.baseline_minutes < self.window_minutes:
+            raise ValueError("baseline_minutes must be at least window_minutes")
+        return self
+
+    @field_validator("holding")
+    @classmethod
+    def _fits(cls, value: str) -> str:
+        return fits_every_channel(value)
+
+
 class DecisionPolicy(Strict):
     confidence_threshold: float = Field(ge=0, le=1, description="Below it, a message goes to a human.")
     own_accounts: list[str] = Field(default_factory=list, description="The brand's handles: their posts are ignored.")
@@ -162,6 +214,10 @@ class DecisionPolicy(Strict):
     )
     coalesce_seconds: float = Field(
         3.0, ge=0, description="Messages of one customer in one conversation this close together: answered once."
+    )
+    incident: IncidentPolicy = Field(
+        default_factory=IncidentPolicy,
+        description="The incident brake: a spike of one intent's negative messages sends that intent to people.",
     )
 
     @field_validator("own_accounts")

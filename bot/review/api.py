@@ -1,21 +1,26 @@
 """The review API: the queue (filtered), claim, approve (optionally edited), reject, hand over, give back,
-the learning figures, the audit log, and message status. The desk's page acts through the same actions."""
+the learning figures, the audit log, the incident brake, and message status. The desk's page acts through the
+same actions."""
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.keys import METRICS, SETTINGS, STORE
+from bot.keys import INCIDENTS, METRICS, POLICY, SETTINGS, STORE
 from bot.models import ReviewCase
+from bot.policy.incident import Incident, by_hand, topics
 from bot.review import actions
 from bot.review.actions import ActionError
 from bot.review.auth import REVIEWER, require_admin
 from bot.review.openapi import OPENAPI
 from bot.review.queue import Filters, find, seconds_left
+
+logger = logging.getLogger(__name__)
 
 
 def _error(status: int, reason: str, detail: str) -> web.Response:
@@ -127,6 +132,61 @@ async def audit(request: web.Request) -> web.Response:
     return web.json_response({"actions": await request.app[STORE].audit_log(limit)})
 
 
+def incident_json(incident: Incident) -> dict[str, object]:
+    data: dict[str, object] = json.loads(incident.model_dump_json())
+    return data
+
+
+async def incidents(request: web.Request) -> web.Response:
+    """GET /api/incidents: the topics the incident brake holds now."""
+    held = await request.app[INCIDENTS].active()
+    return web.json_response({"incidents": [incident_json(incident) for incident in held.values()]})
+
+
+def _text_or_none(body: dict[str, object], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ActionError(400, "invalid_incident", f"{name} must be a string")
+    return value
+
+
+async def pull_brake(request: web.Request) -> web.Response:
+    """POST /api/incidents {"topic", "action", "holding", "reason"}: hold a topic (or change how), admins only."""
+    require_admin(request)
+    body = await _body(request)
+    app = request.app
+    try:
+        incident = by_hand(
+            _text_or_none(body, "topic") or "",
+            _text_or_none(body, "action") or "review",
+            _text_or_none(body, "holding"),
+            _text_or_none(body, "reason"),
+            request[REVIEWER],
+            datetime.now(UTC),
+            topics(app[POLICY]),
+        )
+    except ValueError as error:
+        return _error(400, "invalid_incident", str(error))
+    before = await app[INCIDENTS].pull(incident)
+    app[METRICS].incident_active.labels(incident.topic).set(1)
+    fields = {"topic": incident.topic, "by": incident.by, "action": incident.action}
+    logger.warning("incident changed by hand" if before else "incident raised by hand", extra=fields)
+    return web.json_response(incident_json(incident), status=200 if before else 201)
+
+
+async def clear_incident(request: web.Request) -> web.Response:
+    """DELETE /api/incidents/{topic}: lift the incident on a topic, admins only."""
+    require_admin(request)
+    app, topic = request.app, request.match_info["topic"]
+    quiet_s = app[POLICY].decision.incident.window_minutes * 60
+    cleared = await app[INCIDENTS].clear(topic, request[REVIEWER], quiet_s)
+    if cleared is None:
+        return _error(404, "not_found", f"no incident holds {topic!r}")
+    app[METRICS].incident_active.labels(topic).set(0)
+    logger.warning("incident cleared", extra={"topic": topic, "by": request[REVIEWER]})
+    return web.json_response({"topic": topic, "cleared": incident_json(cleared)})
+
+
 async def openapi(request: web.Request) -> web.Response:
     """GET /api/openapi.json: this API, described (no token needed)."""
     return web.json_response(OPENAPI)
@@ -150,4 +210,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/learning", learning)
     app.router.add_get("/api/messages/{channel}/{message_id:.+}", message_status)
     app.router.add_get("/api/audit", audit)
+    app.router.add_get("/api/incidents", incidents)
+    app.router.add_post("/api/incidents", pull_brake)
+    app.router.add_delete("/api/incidents/{topic}", clear_incident)
     app.router.add_get("/api/openapi.json", openapi)

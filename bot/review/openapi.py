@@ -8,9 +8,11 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from bot.models import MessageState, ReviewCase
+from bot.policy.incident import Incident
 
 _refs, _schemas = models_json_schema(
-    [(ReviewCase, "serialization"), (MessageState, "serialization")], ref_template="#/components/schemas/{model}"
+    [(ReviewCase, "serialization"), (MessageState, "serialization"), (Incident, "serialization")],
+    ref_template="#/components/schemas/{model}",
 )
 _ERROR = {
     "type": "object",
@@ -33,6 +35,7 @@ _ERRORS = {
 _CASE = {"$ref": "#/components/schemas/ReviewCase"}
 _RESOLVED = {"200": _answer("The resolved case.", _CASE)}
 _CONFLICT = {"409": _answer("Already resolved, or claimed by someone else.", _ERROR_REF)}
+_INCIDENT = {"$ref": "#/components/schemas/Incident"}
 _CASE_ID = [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
@@ -153,6 +156,61 @@ OPENAPI: dict[str, Any] = {
                     "200": _answer("The actions: case_id, reviewer, action, at, before, after.", {"type": "object"}),
                     "403": _answer("Not an admin.", _ERROR_REF),
                     "401": _ERRORS["401"],
+                },
+            }
+        },
+        "/api/incidents": {
+            "get": {
+                "summary": "The topics the incident brake holds now (an intent, unknown, or all), with since, by"
+                " (auto or an admin), reason, action (review or holding), holding text and count.",
+                "responses": {
+                    "200": _answer(
+                        "The incidents.",
+                        {"type": "object", "properties": {"incidents": {"type": "array", "items": _INCIDENT}}},
+                    ),
+                    "401": _ERRORS["401"],
+                },
+            },
+            "post": {
+                "summary": "Pull the brake on a topic (admins only): its messages go to review and, with action"
+                " holding, customers get the holding text at once (null: the policy's). Again on a held topic:"
+                " changes how it is held.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "topic": {"type": "string", "description": "all, unknown, or an intent"},
+                                    "action": {"type": "string", "enum": ["review", "holding"], "default": "review"},
+                                    "holding": {"type": ["string", "null"], "maxLength": 280},
+                                    "reason": {"type": ["string", "null"], "maxLength": 500},
+                                },
+                                "required": ["topic"],
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _answer("Raised.", _INCIDENT),
+                    "200": _answer("Changed (the topic was held already).", _INCIDENT),
+                    "400": _answer("An unknown topic or action, or an empty or too long holding text.", _ERROR_REF),
+                    "401": _ERRORS["401"],
+                    "403": _answer("Not an admin, or a cookie without its CSRF token.", _ERROR_REF),
+                },
+            },
+        },
+        "/api/incidents/{topic}": {
+            "delete": {
+                "summary": "Clear the incident on a topic (admins only); the service won't raise it again on its own"
+                " for one window.",
+                "parameters": [{"name": "topic", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": _answer("Cleared: {topic, cleared: the incident}.", {"type": "object"}),
+                    "401": _ERRORS["401"],
+                    "403": _answer("Not an admin, or a cookie without its CSRF token.", _ERROR_REF),
+                    "404": _answer("No incident holds that topic.", _ERROR_REF),
                 },
             }
         },

@@ -7,6 +7,7 @@ redirect); desk.js adds what makes it quick: new cases without a reload and keyb
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.draft.knowledge import Passage
-from bot.keys import METRICS, SESSIONS, SETTINGS, STORE, USERS
+from bot.keys import INCIDENTS, METRICS, POLICY, SESSIONS, SETTINGS, STORE, USERS
 from bot.review import actions
 from bot.review.actions import ActionError
 from bot.review.auth import DESK, FAILURE_DELAY_S, REVIEWER, ROLE, SESSION
@@ -28,6 +29,7 @@ from bot.review.queue import Filters, choices, find, seconds_left
 from bot.review.sessions import COOKIE, CSRF_FIELD, LOGIN_CSRF_COOKIE, same, set_cookie
 from bot.review.users import Role
 
+logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 PASSAGES = web.AppKey("passages", dict[str, Passage])
 SECURITY_HEADERS = {
@@ -42,6 +44,7 @@ NOTICES = {
     "rejected": "Rejected: nothing was sent.",
     "handed_over": "Handed over: the bot stays out of this conversation.",
     "claimed": "The case is yours for 10 minutes.",
+    "incident_cleared": "Incident cleared: the bot answers that topic as usual again.",
 }
 
 
@@ -63,8 +66,14 @@ def _context(request: web.Request, **values: Any) -> dict[str, Any]:
         "csrf_field": CSRF_FIELD,
         "notice": NOTICES.get(request.query.get("done", ""), ""),
         "error": request.query.get("error", ""),
+        "incidents": [],
         **values,
     }
+
+
+async def _page(request: web.Request, **values: Any) -> dict[str, Any]:
+    """A whole page's values: every page a reviewer sees carries the incidents in force (base.html's banner)."""
+    return _context(request, incidents=list((await request.app[INCIDENTS].active()).values()), **values)
 
 
 def _back(path: str, **query: str) -> web.HTTPSeeOther:
@@ -85,7 +94,7 @@ async def _queue_values(request: web.Request) -> dict[str, Any]:
 
 @aiohttp_jinja2.template("queue.html")
 async def queue_page(request: web.Request) -> dict[str, Any]:
-    return _context(request, **await _queue_values(request))
+    return await _page(request, **await _queue_values(request))
 
 
 @aiohttp_jinja2.template("cases.html")
@@ -104,7 +113,7 @@ async def case_page(request: web.Request) -> dict[str, Any]:
     conversation = await store.conversation(case.message.channel, case.message.conversation_id)
     passages = request.app[PASSAGES]
     used = [passages[p] for p in case.draft.retrieved if p in passages] if case.draft else []
-    return _context(
+    return await _page(
         request,
         case=case,
         holder=holder,
@@ -140,6 +149,19 @@ async def act(request: web.Request) -> web.StreamResponse:
     raise _back(f"{DESK}/", done=DONE[str(action)])
 
 
+async def clear_incident(request: web.Request) -> web.StreamResponse:
+    """POST /desk/incidents/{topic}/clear: an admin lifts the incident (the form carries the CSRF token)."""
+    if request[ROLE] is not Role.ADMIN:
+        raise web.HTTPForbidden(text="Only admins can clear an incident.\n")
+    app, topic = request.app, request.match_info["topic"]
+    quiet_s = app[POLICY].decision.incident.window_minutes * 60
+    if await app[INCIDENTS].clear(topic, request[REVIEWER], quiet_s) is None:
+        raise _back(f"{DESK}/", error=f"No incident holds {topic}: someone may have cleared it already.")
+    app[METRICS].incident_active.labels(topic).set(0)
+    logger.warning("incident cleared", extra={"topic": topic, "by": request[REVIEWER]})
+    raise _back(f"{DESK}/", done="incident_cleared")
+
+
 @aiohttp_jinja2.template("learning.html")
 async def learning_page(request: web.Request) -> dict[str, Any]:
     figures = await request.app[STORE].learning()
@@ -149,14 +171,14 @@ async def learning_page(request: web.Request) -> dict[str, Any]:
         shares = {v.value: counts.get(v.value, 0) / reviewed if reviewed else 0.0 for v in Verdict}
         shadow = counts.get("shadow_agreed", 0), counts.get("shadow_differed", 0)
         rows.append({"intent": intent, "reviewed": reviewed, "shares": shares, "shadow": shadow})
-    return _context(request, rows=rows, verdicts=list(Verdict))
+    return await _page(request, rows=rows, verdicts=list(Verdict))
 
 
 @aiohttp_jinja2.template("audit.html")
 async def audit_page(request: web.Request) -> dict[str, Any]:
     if request[ROLE] is not Role.ADMIN:
         raise web.HTTPForbidden(text="The audit log is for admins.\n")
-    return _context(request, entries=await request.app[STORE].audit_log(200))
+    return await _page(request, entries=await request.app[STORE].audit_log(200))
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -243,6 +265,7 @@ def add_routes(app: web.Application, passages: list[Passage]) -> None:
     app.router.add_post(f"{DESK}/cases/{{case_id}}", act)
     app.router.add_get(f"{DESK}/learning", learning_page)
     app.router.add_get(f"{DESK}/audit", audit_page)
+    app.router.add_post(f"{DESK}/incidents/{{topic}}/clear", clear_incident)
     app.router.add_get(f"{DESK}/login", login_page)
     app.router.add_post(f"{DESK}/login", login)
     app.router.add_post(f"{DESK}/logout", logout)
