@@ -15,6 +15,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import ClassVar
 
 from redis.exceptions import RedisError
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 READ_BLOCK_MS = 1000
 ORDER_DEPTH = 64  # a conversation's unfinished messages looked at per batch
+IN_FLIGHT_BATCHES = 4  # a sender delivers up to this many batches' replies at once
 
 
 def stable_id(prefix: str, key: str) -> str:
@@ -109,6 +111,10 @@ class Consumer(ABC):
     async def handle(self, entries: list[Entry]) -> None:
         """Finish each entry: write its effects and ack it, or leave it pending to be retried."""
 
+    async def take(self, entries: list[Entry]) -> None:
+        """What run() does with a batch it read: handle it before reading more (the sender reads on)."""
+        await self.handle(entries)
+
     async def run(self, stopping: asyncio.Event) -> None:
         next_reclaim = 0.0
         while not stopping.is_set():
@@ -132,7 +138,7 @@ class Consumer(ABC):
                         self.stream, self.group, self.consumer, self.settings.worker_batch, READ_BLOCK_MS
                     )
                 if entries:
-                    await self.handle(entries)
+                    await self.take(entries)
             except (RedisError, OSError) as error:  # Redis restarting or unreachable: what we hold stays pending
                 logger.warning("redis unavailable stream=%s error=%r; retrying in 1 s", self.stream_name, error)
                 await asyncio.sleep(1)
@@ -254,15 +260,16 @@ class Worker(Consumer):
         )
         backlog = await self.store.backlog()
         incidents = await self.incidents.active()  # read once a batch: decide() stays pure
-        heartbeat = asyncio.create_task(self._keep_claimed([entry.entry_id for entry, _ in batch]))
+        drafted = asyncio.Event()
+        heartbeat = asyncio.create_task(self._keep_claimed([entry.entry_id for entry, _ in batch], drafted))
         try:
             outcomes = await self.pipeline.run(
                 [(message, context) for (_, message), context in zip(leads, contexts, strict=True)],
                 backlog=backlog,
                 incidents=incidents,
             )
-        finally:
-            heartbeat.cancel()
+        finally:  # told to stop, not cancelled: a cancel landing inside the Redis client's call can be lost,
+            drafted.set()  # and a heartbeat that outlives its batch hangs the worker while hiding it from reclaim
             await asyncio.gather(heartbeat, return_exceptions=True)
         started = time.perf_counter()
         for group in groups:  # before the answer: a crash in between costs the burst's texts, not a 2nd reply
@@ -282,10 +289,12 @@ class Worker(Consumer):
         self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
         await watch(self.incidents, fresh, self.pipeline.policy, self.metrics, datetime.now(UTC))
 
-    async def _keep_claimed(self, entry_ids: list[str]) -> None:
+    async def _keep_claimed(self, entry_ids: list[str], drafted: asyncio.Event) -> None:
         """While a slow batch is drafted, keep other workers from taking it over as if this one had died."""
         while True:
-            await asyncio.sleep(self.settings.claim_idle_ms / 3000)
+            with contextlib.suppress(TimeoutError):  # no news within the period: touch the entries
+                await asyncio.wait_for(drafted.wait(), self.settings.claim_idle_ms / 3000)
+                return
             await self.store.touch(self.stream, self.group, self.consumer, entry_ids)
 
 
@@ -302,9 +311,39 @@ class Sender(Consumer):
     ) -> None:
         super().__init__(store, store.keys.outbox, settings, metrics, consumer)
         self.routes = by_surface(channels)
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        try:
+            await super().run(stopping)
+            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)  # the deliveries in hand
+        finally:  # cancelled (shutdown timeout): what is left stays pending and is reclaimed
+            for task in self.in_flight.values():
+                task.cancel()
+            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
 
     async def handle(self, entries: list[Entry]) -> None:
         await asyncio.gather(*(self.deliver(entry) for entry in entries))
+
+    async def take(self, entries: list[Entry]) -> None:
+        """Start each entry's delivery and go back to reading: a reply waiting out a platform's Retry-After
+        must not hold back the replies read after it (other conversations, other platforms)."""
+        for entry in entries:
+            if entry.entry_id in self.in_flight:  # reclaimed from ourselves while a send was slow
+                continue
+            task = asyncio.create_task(self.deliver(entry))
+            self.in_flight[entry.entry_id] = task
+            task.add_done_callback(partial(self._done, entry.entry_id))
+        while len(self.in_flight) >= self.settings.worker_batch * IN_FLIGHT_BATCHES:
+            await asyncio.wait(self.in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
+
+    def _done(self, entry_id: str, task: asyncio.Task[None]) -> None:
+        self.in_flight.pop(entry_id, None)
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, RedisError | OSError):  # Redis restarting: the entry stays pending, reclaimed later
+            logger.warning("redis unavailable stream=%s error=%r; reply left pending", self.stream_name, error)
+        elif error is not None:  # a bug, not the platform: left pending, reclaimed and retried, then dead-lettered
+            logger.error("delivery crashed entry=%s", entry_id, exc_info=error)
 
     async def deliver(self, entry: Entry) -> None:
         reply = Reply.model_validate_json(entry.payload)

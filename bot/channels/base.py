@@ -6,12 +6,13 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 import aiohttp
 
 from bot.config import Settings
+from bot.errors import BadRequest
 from bot.models import InboundMessage, Reply
 
 # The longest reply each platform accepts, as reply_length() measures it (platform facts, not brand choices;
@@ -50,6 +51,15 @@ def reply_length(channel: str, text: str) -> int:
     if channel == "instagram_dm":
         return len(text.encode())
     return len(text)
+
+
+def epoch(seconds: float, reason: str, where: str) -> datetime:
+    """An epoch time from a delivery, or BadRequest(reason) naming the field when it is no date a datetime
+    holds (a year past 9999, or too large for the platform's time_t)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError) as error:
+        raise BadRequest(reason, f"{where}: {seconds!r} is not a time") from error
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,8 @@ class GenericChannel:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise BadRequest("malformed_json", f"body is not valid JSON: {error}") from error
+        except RecursionError as error:  # thousands of nested lists or objects
+            raise BadRequest("malformed_json", "body is nested too deeply") from error
         items = data if isinstance(data, list) else [data]
         if not items:
             raise BadRequest("empty", "the list of messages is empty")

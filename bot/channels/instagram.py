@@ -114,7 +114,7 @@ class InstagramChannel(meta_messaging.MessagingChannel):
             conversation_id=conversation,
             text=comment.text,
             author=Author(id=comment.from_.id, handle=comment.from_.username or comment.from_.id),
-            created_at=meta_messaging.moment(entry.time) if entry.time else received_at,  # value has no time
+            created_at=meta_messaging.moment(entry.time, "entry.time") if entry.time else received_at,  # none in value
             public=True,
             received_at=received_at,
         )

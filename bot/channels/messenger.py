@@ -90,7 +90,7 @@ class MessengerChannel(meta_messaging.MessagingChannel):
             conversation_id=comment.comment_id if top_level else str(comment.parent_id),  # the comment thread
             text=comment.message,
             author=Author(id=comment.from_.id, handle=comment.from_.name or comment.from_.id),
-            created_at=meta_messaging.moment(comment.created_time),
+            created_at=meta_messaging.moment(comment.created_time, f"{where}.created_time"),
             public=True,
             received_at=received_at,
         )

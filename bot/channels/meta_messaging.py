@@ -19,7 +19,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels import meta
-from bot.channels.base import Answer, max_chars, reply_length
+from bot.channels.base import Answer, epoch, max_chars, reply_length
 from bot.errors import BadRequest, ChannelError
 from bot.models import Author, InboundMessage, Reply
 
@@ -102,9 +102,10 @@ def read(body: bytes, expected: str, webhook: str) -> Delivery:
     return delivery
 
 
-def moment(epoch: int) -> datetime:
-    """An epoch time as Meta sends it: milliseconds in messaging events, seconds in most changes."""
-    return datetime.fromtimestamp(epoch / 1000 if epoch > 10**11 else epoch, UTC)
+def moment(time: int, where: str = "time") -> datetime:
+    """An epoch time as Meta sends it: milliseconds in messaging events, seconds in most changes; BadRequest
+    naming `where` if it is out of range."""
+    return epoch(time / 1000 if time > 10**11 else time, "invalid_delivery", where)
 
 
 def direct_messages(entry: Entry, surface: str, received_at: datetime) -> list[InboundMessage]:
@@ -129,7 +130,7 @@ def direct_messages(entry: Entry, surface: str, received_at: datetime) -> list[I
                 conversation_id=f"{entry.id}:{event.sender.id}",
                 text=message.text or "",
                 author=Author(id=event.sender.id, handle=event.sender.id),
-                created_at=moment(event.timestamp),
+                created_at=moment(event.timestamp, f"message {message.mid}: timestamp"),
                 public=False,
                 received_at=received_at,
                 attachments=kinds,

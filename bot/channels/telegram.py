@@ -12,13 +12,13 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.channels.base import Answer, registered
+from bot.channels.base import Answer, epoch, registered
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError, Unauthentic
 from bot.http import retry_after
@@ -125,7 +125,7 @@ class TelegramChannel:
                 conversation_id=conversation,
                 text=message.text or message.caption or "",
                 author=Author(id=str(author.id), handle=author.username or author.first_name or str(author.id)),
-                created_at=datetime.fromtimestamp(message.date, UTC),
+                created_at=epoch(message.date, "invalid_update", "message.date"),
                 public=message.chat.type != "private",
                 received_at=received_at,
             )

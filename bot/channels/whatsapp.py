@@ -22,7 +22,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels import meta
-from bot.channels.base import Answer, max_chars, registered
+from bot.channels.base import Answer, epoch, max_chars, registered
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError
 from bot.models import Author, InboundMessage, Reply
@@ -226,7 +226,7 @@ class WhatsAppChannel:
             conversation_id=f"{value.metadata.phone_number_id}:{address}",
             text=text,
             author=Author(id=author, handle=contact.profile.username or contact.profile.name or author),
-            created_at=datetime.fromtimestamp(message.timestamp, UTC),
+            created_at=epoch(message.timestamp, "invalid_delivery", f"message {message.id}: timestamp"),
             public=False,
             received_at=received_at,
             attachments=attachments,

@@ -48,7 +48,10 @@ def _x_time(value: object) -> object:
 def _epoch_ms(value: object) -> object:
     """created_timestamp: epoch milliseconds, as a string."""
     if isinstance(value, str) and value.isdigit():
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
+        try:
+            return datetime.fromtimestamp(int(value) / 1000, UTC)
+        except (OverflowError, OSError) as error:  # pydantic reports a ValueError (a year past 9999) itself
+            raise ValueError(f"{value} is not a time") from error
     return value
 
 
@@ -335,6 +338,8 @@ class XChannel:
             delivery = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise BadRequest("invalid_json", f"body is not JSON: {error}") from error
+        except RecursionError as error:  # thousands of nested lists or objects
+            raise BadRequest("invalid_json", "body is nested too deeply") from error
         if isinstance(delivery, dict) and "for_user_id" in delivery:
             activity = _validate(_Activity, delivery, "")
             if activity.for_user_id != self._user_id:

@@ -17,7 +17,7 @@ from bot.policy.incident import Incident, by_hand, topics
 from bot.review import actions
 from bot.review.actions import ActionError
 from bot.review.auth import REVIEWER, require_admin
-from bot.review.openapi import OPENAPI
+from bot.review.openapi import document
 from bot.review.queue import Filters, find, seconds_left
 
 logger = logging.getLogger(__name__)
@@ -52,10 +52,19 @@ async def _body(request: web.Request) -> dict[str, object]:
 
 @web.middleware
 async def action_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """ActionError as its JSON answer; so is aiohttp's own refusal (no such route, wrong method) of an API or
+    webhook path, which would otherwise be plain text."""
     try:
         return await handler(request)
     except ActionError as error:
         return _error(error.status, error.reason, error.detail)
+    except web.HTTPException as error:
+        if error.status < 400 or not request.path.startswith(("/api/", "/webhooks/")):
+            raise
+        answer = _error(error.status, (error.reason or "error").lower().replace(" ", "_"), error.reason)
+        if "Allow" in error.headers:
+            answer.headers["Allow"] = error.headers["Allow"]
+        return answer
 
 
 async def list_reviews(request: web.Request) -> web.Response:
@@ -189,7 +198,7 @@ async def clear_incident(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     """GET /api/openapi.json: this API, described (no token needed)."""
-    return web.json_response(OPENAPI)
+    return web.json_response(document(topics(request.app[POLICY])))
 
 
 async def message_status(request: web.Request) -> web.Response:

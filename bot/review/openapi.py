@@ -3,11 +3,13 @@ pydantic models themselves, so the document can't drift from what the API return
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from bot.models import MessageState, ReviewCase
+from bot.models import CaseState, MessageState, Priority, ReviewCase
 from bot.policy.incident import Incident
 
 _refs, _schemas = models_json_schema(
@@ -54,8 +56,10 @@ OPENAPI: dict[str, Any] = {
                 "summary": "The queue: pending cases by priority then deadline, each with seconds_left, overdue and"
                 " claimed_by; or, with state, the most recently closed cases.",
                 "parameters": [
-                    {"name": name, "in": "query", "schema": {"type": "string"}}
-                    for name in ("channel", "priority", "intent", "state")
+                    {"name": "channel", "in": "query", "schema": {"type": "string"}},
+                    {"name": "priority", "in": "query", "schema": {"type": "string", "enum": [*Priority, ""]}},
+                    {"name": "intent", "in": "query", "schema": {"type": "string"}},
+                    {"name": "state", "in": "query", "schema": {"type": "string", "enum": [*CaseState, ""]}},
                 ],
                 "responses": {
                     "200": _answer(
@@ -224,3 +228,11 @@ OPENAPI: dict[str, Any] = {
         "schemas": {**_schemas["$defs"], "Error": _ERROR},
     },
 }
+
+
+def document(topics: Iterable[str]) -> dict[str, Any]:
+    """OPENAPI with the incident topics the loaded policy knows (its intents, unknown and all) as an enum."""
+    served = copy.deepcopy(OPENAPI)
+    body = served["paths"]["/api/incidents"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body["properties"]["topic"]["enum"] = sorted(topics)
+    return served
