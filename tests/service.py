@@ -18,6 +18,14 @@ from tests.conftest import ROOT, TOKEN, free_port
 from tests.fakes import FakeLLM
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+FAQS = [  # questions the demo brand answers alone
+    "How long does standard delivery take?",
+    "What time do your stores open on Sunday?",
+    "Do you take Apple Pay?",
+    "How do I return a jacket?",
+    "How long is a gift card valid for?",
+    "Where can I find your size guide?",
+]
 
 
 @dataclass
@@ -118,15 +126,17 @@ async def answered(service: Service, surface: str, message_id: str) -> None:
 
 
 async def shared_redis_env(
-    settings: Settings, data: Path, brand_models: Path, policies_dir: Path, llm: FakeLLM
+    settings: Settings, data: Path, brand_models: Path, policies_dir: Path, llm: FakeLLM | None = None
 ) -> dict[str, str]:
-    """Settings for `web` and `worker` processes on the test's Redis and key prefix, drafting with `llm`."""
-    return {
+    """Settings for `web` and `worker` processes on the test's Redis and key prefix, drafting with `llm` (None:
+    the offline drafter)."""
+    env = {
         "BOT_REDIS_URL": settings.redis_url or "",
         "BOT_REDIS_PREFIX": settings.redis_prefix,
         "BOT_DATA_DIR": str(data),
         "BOT_MODELS_DIR": str(brand_models),
         "BOT_POLICIES_DIR": str(policies_dir),
-        "BOT_LLM_BASE_URL": await llm.start(),
-        "BOT_LLM_API_KEY": llm.api_key,
     }
+    if llm is not None:
+        env |= {"BOT_LLM_BASE_URL": await llm.start(), "BOT_LLM_API_KEY": llm.api_key}
+    return env

@@ -17,18 +17,9 @@ from bot.config import Settings
 from bot.store import INBOUND_GROUP, RedisStore
 from tests.conftest import SECRET, free_port, message, signed
 from tests.fakes import FakeLLM, Receiver
-from tests.service import Service, shared_redis_env, start
+from tests.service import FAQS, Service, shared_redis_env, start
 
 pytestmark = pytest.mark.slow
-
-FAQS = [
-    "How long does standard delivery take?",
-    "What time do your stores open on Sunday?",
-    "Do you take Apple Pay?",
-    "How do I return a jacket?",
-    "How long is a gift card valid for?",
-    "Where can I find your size guide?",
-]
 
 
 async def test_killed_worker_is_replaced_without_double_replies(
