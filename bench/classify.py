@@ -35,12 +35,15 @@ def texts_from(path: Path | None, n: int) -> list[str]:
     return [lines[i % len(lines)] for i in range(n)]
 
 
-def raw_rates(encoder: TransformersEncoder, texts: list[str]) -> dict[int, float]:
-    """The model alone: tokenizer and forward pass on batches in arrival order, no service code around it."""
+def raw_rates(
+    encoder: TransformersEncoder, texts: list[str], sizes: tuple[int, ...] = (64, 1, 8, 16, 32, 64, 128)
+) -> dict[int, float]:
+    """The model alone: tokenizer and forward pass on batches in arrival order, no service code around it.
+    The first size is a warm-up, measured again if it comes again."""
     rates = {}
     sample = texts[:1000]  # the same texts at every batch size
     with torch.inference_mode():
-        for batch_size in (64, 1, 8, 16, 32, 64, 128):  # the first 64 is a warm-up, measured again below
+        for batch_size in sizes:
             started = time.perf_counter()
             for start in range(0, len(sample), batch_size):
                 batch = encoder.tokenizer(

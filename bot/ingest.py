@@ -47,7 +47,10 @@ async def webhook(request: web.Request) -> web.Response:
         logger.exception("enqueue failed channel=%s", name, extra={"messages": [m.key for m in messages]})
         return _reject(request, name, 503, "store_unavailable", "could not store the message, try again")
     for message, new in zip(messages, fresh, strict=True):
-        logger.info("message accepted" if new else "message duplicate", extra=message_fields(message))
+        if not new:  # a platform's retry, or a replay: worth a line; the worker logs every new message's outcome
+            logger.info("message duplicate", extra=message_fields(message))
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug("message accepted", extra=message_fields(message))
     accepted = sum(fresh)
     request.app[METRICS].messages_received.labels(name).inc(accepted)
     return web.json_response({"accepted": accepted, "duplicates": len(fresh) - accepted}, status=202)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.config import Settings
 from bot.models import (
@@ -15,6 +16,7 @@ from bot.models import (
     Classification,
     Decision,
     Draft,
+    InboundMessage,
     Outcome,
     Priority,
     Reply,
@@ -61,6 +63,46 @@ async def test_enqueue_dedups_by_channel_and_id(store: RedisStore, redis: Redis)
     state = await store.message_state("generic", "m1")
     assert state is not None and state.status is Status.RECEIVED
     assert await store.enqueue([a.model_copy(update={"channel": "other"})]) == [True]  # ids are per channel
+
+
+async def test_concurrent_requests_share_script_calls_and_still_dedup(
+    store: RedisStore, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    run = store._intake._run
+
+    async def counted(messages: list[InboundMessage]) -> list[bool]:
+        calls.append(len(messages))
+        return await run(messages)
+
+    monkeypatch.setattr(store._intake, "_run", counted)
+    requests = [[message(f"hello {i}", id=f"c{i}")] for i in range(200)]
+    requests += [[message("a platform's retry, racing the first delivery", id="c7")], []]
+    answers = await asyncio.gather(*(store.enqueue(request) for request in requests))
+    assert answers[:200] == [[True]] * 200 and answers[200] == [False] and answers[201] == []
+    assert sum(calls) == 201 and len(calls) < 10  # a few round trips, not one per request
+    assert await redis.xlen(store.keys.inbound) == 200
+
+
+async def test_a_failed_script_call_fails_every_request_in_it_and_the_next_goes_on(
+    store: RedisStore, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = store._intake._run
+    failing = True
+
+    async def flaky(messages: list[InboundMessage]) -> list[bool]:
+        if failing:
+            raise RedisConnectionError("connection reset")
+        return await run(messages)
+
+    monkeypatch.setattr(store._intake, "_run", flaky)
+    answers = await asyncio.gather(
+        *(store.enqueue([message("hi", id=f"f{i}")]) for i in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(answer, RedisConnectionError) for answer in answers)
+    failing = False
+    assert await store.enqueue([message("hi", id="f1")]) == [True]  # nothing of the failed call was stored
+    assert await redis.xlen(store.keys.inbound) == 1
 
 
 async def test_commit_writes_effects_once_and_acks(store: RedisStore, redis: Redis) -> None:

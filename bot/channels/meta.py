@@ -8,7 +8,6 @@ secret); the legacy sha1 header is ignored. Graph errors rarely come as 429: thr
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
@@ -35,7 +34,7 @@ HUMAN_AGENT_WINDOW = timedelta(days=7)  # Messenger and Instagram: a person may 
 
 def signature(secret: bytes, body: bytes) -> str:
     """The X-Hub-Signature-256 value Meta sends with `body`."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return "sha256=" + hmac.digest(secret, body, "sha256").hex()
 
 
 def verify_signature(secrets: Sequence[bytes], headers: Mapping[str, str], body: bytes) -> None:

@@ -12,7 +12,6 @@ the DM send addresses.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import time
@@ -37,7 +36,7 @@ M = TypeVar("M", bound=BaseModel)
 
 def sign(secret: bytes, data: bytes) -> str:
     """The "sha256=" + base64 HMAC-SHA256 value: the signature header of a delivery, and the CRC's response_token."""
-    return "sha256=" + base64.b64encode(hmac.new(secret, data, hashlib.sha256).digest()).decode()
+    return "sha256=" + base64.b64encode(hmac.digest(secret, data, "sha256")).decode()
 
 
 def _x_time(value: object) -> object:

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
+from bot.batching import MicroBatcher
 from bot.classify import tuning
 from bot.classify.tuning import TopLayers, mean_pool
 
@@ -68,8 +68,7 @@ class TransformersEncoder:
         self.top: TopLayers | None = None  # installed by tune_top(): intent vectors from tuned top layers
         # One thread: torch already uses every core inside a call, and a queue of calls keeps batches whole.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
-        self._queue: deque[tuple[list[str], asyncio.Future[Embeddings]]] = deque()
-        self._runner: asyncio.Task[None] | None = None
+        self._batcher = MicroBatcher(self._run, Embeddings.rows, MAX_RUN, "encoder-batches")
 
     @staticmethod
     def _fingerprint(path: Path) -> str:
@@ -136,33 +135,10 @@ class TransformersEncoder:
     async def aembed(self, texts: Sequence[str]) -> Embeddings:
         """embed() off the event loop, micro-batched: calls that arrive while the model is busy are embedded
         together in its next run, so concurrent single messages cost about what one batch costs."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Embeddings] = loop.create_future()
-        self._queue.append((list(texts), future))
-        if self._runner is None or self._runner.done() or self._runner.get_loop() is not loop:
-            self._runner = loop.create_task(self._drain(), name="encoder-batches")
-        return await future
+        return await self._batcher.submit(texts)
 
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._queue:
-            taken, size = [], 0
-            while self._queue and size < MAX_RUN:
-                taken.append(self._queue.popleft())
-                size += len(taken[-1][0])
-            texts = [text for group, _ in taken for text in group]
-            try:
-                vectors = await loop.run_in_executor(self._executor, self.embed, texts, RUN_BATCH)
-            except Exception as error:  # hand the failure to every caller of this run; the next run goes on
-                for _, future in taken:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            offset = 0
-            for group, future in taken:
-                if not future.done():  # its caller may have been cancelled meanwhile
-                    future.set_result(vectors.rows(offset, offset + len(group)))
-                offset += len(group)
+    async def _run(self, texts: list[str]) -> Embeddings:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.embed, texts, RUN_BATCH)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -1,0 +1,209 @@
+"""Messages through the whole service, next to what the encoder alone can do, in one run.
+
+    python bench/pipeline.py [--n 2000] [--texts FILE] [--llm-delay-ms 500] [--redis URL]
+
+The service runs as in production: a `web` process, a `worker` process and Redis (embedded, started for the
+run, unless --redis). Each message is a signed delivery to /webhooks/generic in a conversation of its own; the
+replies go to a receiver in this process, which notes when each arrives. Three phases of N messages, sent as
+one burst each: twice with the offline drafter (the second shows whether memory grows with the messages
+processed), then, with a new worker, drafting with a fake OpenAI-compatible model that answers after
+--llm-delay-ms. A phase ends when both streams are empty (every message has its reply or review case).
+
+Prints, per phase, messages/s end to end and first-response p50/p99 (send to reply, including the demo
+brand's 3 s coalescing window and the queueing of a burst), the raw encoder's texts/s measured here on the
+same texts (the model and the tuned copy of its top layers, nothing else: see bench/classify.py), the ratio
+pipeline/encoder, and the resident memory of each process at start and after each phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.classify import raw_rates, texts_from
+from bench.ingest import SECRET
+from bench.load import ROOT, Child, delete_prefix, free_port, load, percentile, request_bytes, rss_mib, run
+from bot.channels.generic import SIGNATURE_HEADER, sign
+from bot.classify import Classifier
+from bot.classify.encoder import TransformersEncoder, default_model_path
+from bot.embedded import EmbeddedRedis
+from bot.policy.load import load_policy
+from tests.fakes import FakeLLM, Receiver
+
+TUNED_LAYERS = 2  # BOT_INTENT_TUNED_LAYERS's default
+
+
+@dataclass
+class TimedReceiver(Receiver):
+    """The platform side (tests/fakes.py's receiver, checking signatures), noting when each reply arrives."""
+
+    arrivals: dict[str, float] = field(default_factory=dict)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        response = await super().handle(request)
+        if response.status == 200:  # aiohttp keeps the body: it can be read again
+            self.arrivals.setdefault(json.loads(await request.read())["in_reply_to"], time.perf_counter())
+        return response
+
+
+def deliveries(texts: list[str], phase: str, sent: dict[str, float]) -> Iterator[bytes]:
+    """One signed delivery per text, each in its own conversation; notes when each is handed to the socket."""
+    for n, text in enumerate(texts):
+        message_id = f"{phase}-{n}"
+        body = json.dumps(
+            {
+                "id": message_id,
+                "conversation_id": message_id,
+                "text": text,
+                "author": {"id": f"u{n}", "handle": f"customer{n}"},
+                "created_at": "2026-11-24T10:00:00Z",
+                "public": False,
+            }
+        ).encode()
+        sent[message_id] = time.perf_counter()
+        yield request_bytes("/webhooks/generic", body, {SIGNATURE_HEADER: sign(SECRET.encode(), body)})
+
+
+async def drained(redis: Redis, prefix: str) -> bool:
+    """Both streams empty: a finished entry is deleted with its acknowledgement, so an entry left is work left."""
+    return not await redis.xlen(f"{prefix}:inbound") and not await redis.xlen(f"{prefix}:outbox")
+
+
+@dataclass
+class Phase:
+    name: str
+    rate: float
+    replies: int
+    first_response: list[float]
+
+
+async def run_phase(
+    name: str, texts: list[str], web_port: int, redis: Redis, prefix: str, receiver: TimedReceiver
+) -> Phase:
+    sent: dict[str, float] = {}
+    started = time.perf_counter()
+    run = await load(web_port, deliveries(texts, name, sent), 32, 3600)
+    if run.statuses != {202: len(texts)}:
+        sys.exit(f"{name}: the webhook answered {run.statuses}, not 202 to each of {len(texts)} messages")
+    while not await drained(redis, prefix):
+        await asyncio.sleep(0.05)
+    seconds = time.perf_counter() - started
+    latencies = [(receiver.arrivals[m] - sent[m]) * 1000 for m in sent if m in receiver.arrivals]
+    return Phase(name, len(texts) / seconds, len(latencies), latencies)
+
+
+async def encoder_rate(texts: list[str], cache: Path) -> float:
+    """The raw encoder, as bench/classify.py measures it, at the best of the batch sizes the worker uses."""
+    encoder = TransformersEncoder(default_model_path())
+    try:
+        policy = load_policy(ROOT / "policies")
+        await encoder.in_thread(Classifier.build, encoder, policy, cache, TUNED_LAYERS)
+        rates = await encoder.in_thread(raw_rates, encoder, texts, (32, 16, 32, 64))
+    finally:
+        encoder.close()
+    return max(rates.values())
+
+
+async def bench(args: argparse.Namespace, work: Path) -> None:
+    texts = texts_from(args.texts, args.n)
+    embedded = None
+    url = args.redis
+    if url is None:
+        embedded = EmbeddedRedis(work / "redis", port=free_port())
+        url = await embedded.start()
+    prefix = f"bench-pipeline-{free_port()}"
+    redis = Redis.from_url(url, decode_responses=True)
+    receiver, llm = TimedReceiver(SECRET.encode()), FakeLLM(delay=args.llm_delay_ms / 1000)
+    env = {
+        "BOT_REDIS_URL": url,
+        "BOT_REDIS_PREFIX": prefix,
+        "BOT_GENERIC_SECRET": SECRET,
+        "BOT_GENERIC_REPLY_URL": await receiver.start(),
+        "BOT_SEND_RATE": "generic=100000",  # the receiver takes all: no platform's pacing in the figures
+        "BOT_MODELS_DIR": str(args.cache.resolve()),
+        "BOT_DATA_DIR": str(work / "data"),
+        "BOT_REVIEW_TOKENS": "bench-reviewer-token-0123456789",
+        "HF_HUB_OFFLINE": "1",
+    }
+    web_port, worker_port = free_port(), free_port()
+    server = [sys.executable, "-m", "bot"]
+    children = [Child([*server, "web", "--port", str(web_port)], env, work / "web.log")]
+    memory: list[tuple[str, dict[str, float]]] = []
+    phases: list[Phase] = []
+
+    def note(when: str, worker: Child) -> None:
+        pids = {"web": children[0].process.pid, "worker": worker.process.pid}
+        if embedded is not None and embedded.process is not None:
+            pids["redis"] = embedded.process.pid
+        memory.append((when, {name: rss_mib(pid) for name, pid in pids.items()}))
+
+    try:
+        await children[0].wait_ready(f"http://127.0.0.1:{web_port}/readyz")
+        for drafter, names in (("offline", ("offline 1", "offline 2")), ("llm", ("fake LLM",))):
+            extra = {"BOT_LLM_BASE_URL": await llm.start(), "BOT_LLM_API_KEY": llm.api_key} if drafter == "llm" else {}
+            worker = Child([*server, "worker", "--port", str(worker_port)], env | extra, work / f"{drafter}.log")
+            children.append(worker)
+            await worker.wait_ready(f"http://127.0.0.1:{worker_port}/readyz", timeout_s=600)
+            note(f"{drafter} worker ready", worker)
+            for name in names:
+                phases.append(await run_phase(name, texts, web_port, redis, prefix, receiver))
+                note(f"after {name}", worker)
+            worker.stop()
+        raw = await encoder_rate(texts, args.cache)
+    finally:
+        for child in children:
+            child.stop()
+        if llm.server is not None:
+            await llm.close()
+        await receiver.close()
+        await delete_prefix(redis, prefix)
+        await redis.aclose()
+        if embedded is not None:
+            await embedded.stop()
+
+    report(len(texts), args.llm_delay_ms, phases, raw, memory)
+
+
+def report(n: int, delay_ms: int, phases: list[Phase], raw: float, memory: list[tuple[str, dict[str, float]]]) -> None:
+    print(f"{n} messages a phase, each a burst; fake model delay {delay_ms} ms")
+    print("\n| phase | messages/s | replies | first response p50 | p99 | ratio to the raw encoder |")
+    print("|---|---|---|---|---|---|")
+    for phase in phases:
+        p50, p99 = percentile(phase.first_response, 50), percentile(phase.first_response, 99)
+        print(
+            f"| {phase.name} | {phase.rate:.0f} | {phase.replies} | {p50 / 1000:.2f} s | {p99 / 1000:.2f} s "
+            f"| {phase.rate / raw:.2f} |"
+        )
+    print(f"| raw encoder (same texts, best batch) | {raw:.0f} texts/s | | | | goal: offline >= 0.8 |")
+    names = list(memory[0][1])
+    print("\n| resident memory (MiB) | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for when, sizes in memory:
+        print(f"| {when} | " + " | ".join(f"{sizes.get(n, 0):.0f}" for n in names) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="messages a phase (default 2000)")
+    parser.add_argument("--texts", type=Path, help="one text per line (default: the demo brand's examples)")
+    parser.add_argument("--llm-delay-ms", type=int, default=500, help="the fake model's answer time (default 500)")
+    parser.add_argument("--redis", help="an existing Redis URL (default: an embedded server started for the run)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "data" / "models", help="trained-model cache folder")
+    args = parser.parse_args()
+    run(partial(bench, args), "bench-pipeline")
+
+
+if __name__ == "__main__":
+    main()
