@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 READ_BLOCK_MS = 1000
 ORDER_DEPTH = 64  # a conversation's unfinished messages looked at per batch
 IN_FLIGHT_BATCHES = 4  # a sender delivers up to this many batches' replies at once
-WORKER_IN_FLIGHT = 1  # batches a worker has in hand (2 doubled LLM throughput in bench/pipeline.py but once stalled a
-# small run for ~40 s, not yet understood: see BENCHMARKS.md)
+# A worker reads on while it holds fewer than this many batches' worth of messages (small batches overlap; a full
+# one is finished first). 2 doubled LLM throughput in bench/pipeline.py but once stalled a run: see BENCHMARKS.md.
+WORKER_IN_FLIGHT = 1
 
 
 def stable_id(prefix: str, key: str) -> str:
