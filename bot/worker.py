@@ -14,7 +14,6 @@ import logging
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import ClassVar
@@ -38,9 +37,6 @@ logger = logging.getLogger(__name__)
 READ_BLOCK_MS = 1000
 ORDER_DEPTH = 64  # a conversation's unfinished messages looked at per batch
 IN_FLIGHT_BATCHES = 4  # a sender delivers up to this many batches' replies at once
-# A worker reads on while it holds fewer than this many batches' worth of messages (small batches overlap; a full
-# one is finished first). 2 doubled LLM throughput in bench/pipeline.py but once stalled a run: see BENCHMARKS.md.
-WORKER_IN_FLIGHT = 1
 
 
 def stable_id(prefix: str, key: str) -> str:
@@ -110,54 +106,16 @@ class Consumer(ABC):
         self.settings = settings
         self.metrics = metrics
         self.consumer = consumer
-        self.in_flight: dict[str, asyncio.Task[None]] = {}  # by entry id: what this consumer is working on
 
     @abstractmethod
     async def handle(self, entries: list[Entry]) -> None:
         """Finish each entry: write its effects and ack it, or leave it pending to be retried."""
 
-    @abstractmethod
     async def take(self, entries: list[Entry]) -> None:
-        """Start handling a batch it read (see start()), and return when there is room to read more."""
-
-    def start(self, entries: list[Entry], work: Coroutine[object, object, None]) -> None:
-        """Run `work` on `entries` as a task of its own (see fresh(): entries already in hand are left out)."""
-        task = asyncio.create_task(work)
-        for entry in entries:
-            self.in_flight[entry.entry_id] = task
-        task.add_done_callback(partial(self._done, [entry.entry_id for entry in entries]))
-
-    async def room(self, most: int) -> None:
-        """Wait until fewer than `most` entries are in hand."""
-        while len(self.in_flight) >= most:
-            await asyncio.wait(set(self.in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
-
-    def fresh(self, entries: list[Entry]) -> list[Entry]:
-        """The entries not already in hand (reclaimed from ourselves while their work was slow)."""
-        return [entry for entry in entries if entry.entry_id not in self.in_flight]
-
-    def _done(self, entry_ids: list[str], task: asyncio.Task[None]) -> None:
-        for entry_id in entry_ids:
-            self.in_flight.pop(entry_id, None)
-        error = None if task.cancelled() else task.exception()
-        if isinstance(error, RedisError | OSError):  # Redis restarting: the entries stay pending, reclaimed later
-            logger.warning("redis unavailable stream=%s error=%r; entries left pending", self.stream_name, error)
-        elif error is not None:  # a bug: left pending, reclaimed and retried, then dead-lettered
-            logger.error("%s crashed entries=%s", self.stream_name, ",".join(entry_ids), exc_info=error)
+        """What run() does with a batch it read: handle it before reading more (the sender reads on)."""
+        await self.handle(entries)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Read and start batches until `stopping`, then finish what is in hand (cancelled by the shutdown
-        timeout: what is left stays pending and is reclaimed by another consumer)."""
-        try:
-            await self._consume(stopping)
-            await asyncio.gather(*set(self.in_flight.values()), return_exceptions=True)
-        finally:
-            tasks = set(self.in_flight.values())
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _consume(self, stopping: asyncio.Event) -> None:
         next_reclaim = 0.0
         while not stopping.is_set():
             try:
@@ -205,13 +163,6 @@ class Worker(Consumer):
         super().__init__(store, store.keys.inbound, settings, metrics, consumer)
         self.pipeline = pipeline
         self.incidents = IncidentStore(store.redis, settings.redis_prefix)
-
-    async def take(self, entries: list[Entry]) -> None:
-        """Handle the batch while the next one is read and embedded: the model never waits for Redis."""
-        fresh = self.fresh(entries)
-        if fresh:
-            self.start(fresh, self.handle(fresh))
-        await self.room(WORKER_IN_FLIGHT * self.settings.worker_batch)
 
     async def handle(self, entries: list[Entry]) -> None:
         items = [(entry, InboundMessage.model_validate_json(entry.payload)) for entry in entries]
@@ -360,6 +311,16 @@ class Sender(Consumer):
     ) -> None:
         super().__init__(store, store.keys.outbox, settings, metrics, consumer)
         self.routes = by_surface(channels)
+        self.in_flight: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        try:
+            await super().run(stopping)
+            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)  # the deliveries in hand
+        finally:  # cancelled (shutdown timeout): what is left stays pending and is reclaimed
+            for task in self.in_flight.values():
+                task.cancel()
+            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
 
     async def handle(self, entries: list[Entry]) -> None:
         await asyncio.gather(*(self.deliver(entry) for entry in entries))
@@ -367,9 +328,22 @@ class Sender(Consumer):
     async def take(self, entries: list[Entry]) -> None:
         """Start each entry's delivery and go back to reading: a reply waiting out a platform's Retry-After
         must not hold back the replies read after it (other conversations, other platforms)."""
-        for entry in self.fresh(entries):
-            self.start([entry], self.deliver(entry))
-        await self.room(self.settings.worker_batch * IN_FLIGHT_BATCHES)
+        for entry in entries:
+            if entry.entry_id in self.in_flight:  # reclaimed from ourselves while a send was slow
+                continue
+            task = asyncio.create_task(self.deliver(entry))
+            self.in_flight[entry.entry_id] = task
+            task.add_done_callback(partial(self._done, entry.entry_id))
+        while len(self.in_flight) >= self.settings.worker_batch * IN_FLIGHT_BATCHES:
+            await asyncio.wait(self.in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
+
+    def _done(self, entry_id: str, task: asyncio.Task[None]) -> None:
+        self.in_flight.pop(entry_id, None)
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, RedisError | OSError):  # Redis restarting: the entry stays pending, reclaimed later
+            logger.warning("redis unavailable stream=%s error=%r; reply left pending", self.stream_name, error)
+        elif error is not None:  # a bug, not the platform: left pending, reclaimed and retried, then dead-lettered
+            logger.error("delivery crashed entry=%s", entry_id, exc_info=error)
 
     async def deliver(self, entry: Entry) -> None:
         reply = Reply.model_validate_json(entry.payload)
