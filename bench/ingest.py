@@ -14,7 +14,6 @@ afterwards).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections.abc import Iterator
@@ -27,9 +26,8 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.load import Child, Run, delete_prefix, free_port, load, percentile, request_bytes, run
+from bench.load import Child, Run, delete_prefix, free_port, generic_delivery, load, percentile, run
 from bot.__main__ import event_loop
-from bot.channels.generic import SIGNATURE_HEADER, sign
 from bot.embedded import EmbeddedRedis
 
 SECRET = "bench-ingest-secret"
@@ -58,18 +56,7 @@ def bare_server(port: int) -> None:
 def deliveries(run_id: str) -> Iterator[bytes]:
     """Signed generic deliveries, each a new message (its own id) in one of 1,000 conversations."""
     for n in count():
-        body = json.dumps(
-            {
-                "id": f"{run_id}-{n}",
-                "conversation_id": f"{run_id}-c{n % 1000}",
-                "text": TEXTS[n % len(TEXTS)],
-                "author": {"id": f"u{n % 1000}", "handle": f"customer{n % 1000}"},
-                "created_at": "2026-11-24T10:00:00Z",
-                "public": False,
-            }
-        ).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(SECRET.encode(), body)}
-        yield request_bytes("/webhooks/generic", body, headers)
+        yield generic_delivery(SECRET, f"{run_id}-{n}", f"{run_id}-c{n % 1000}", TEXTS[n % len(TEXTS)], f"u{n % 1000}")
 
 
 def describe(run: Run) -> str:

@@ -6,6 +6,7 @@ the bottleneck on this 2-core machine, and would flatter every ratio)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -22,6 +23,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bot.__main__ import event_loop
+from bot.channels.generic import SIGNATURE_HEADER, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +52,22 @@ def request_bytes(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
     head += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def generic_delivery(secret: str, message_id: str, conversation_id: str, text: str, author: str) -> bytes:
+    """A signed POST /webhooks/generic of one message, as the load generator writes it."""
+    body = json.dumps(
+        {
+            "id": message_id,
+            "conversation_id": conversation_id,
+            "text": text,
+            "author": {"id": author, "handle": f"customer-{author}"},
+            "created_at": "2026-11-24T10:00:00Z",
+            "public": False,
+        }
+    ).encode()
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret.encode(), body)}
+    return request_bytes("/webhooks/generic", body, headers)
 
 
 @dataclass

@@ -34,8 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.classify import raw_rates, texts_from
 from bench.ingest import SECRET
-from bench.load import ROOT, Child, delete_prefix, free_port, load, percentile, request_bytes, rss_mib, run
-from bot.channels.generic import SIGNATURE_HEADER, sign
+from bench.load import ROOT, Child, delete_prefix, free_port, generic_delivery, load, percentile, rss_mib, run
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.embedded import EmbeddedRedis
@@ -62,18 +61,8 @@ def deliveries(texts: list[str], phase: str, sent: dict[str, float]) -> Iterator
     """One signed delivery per text, each in its own conversation; notes when each is handed to the socket."""
     for n, text in enumerate(texts):
         message_id = f"{phase}-{n}"
-        body = json.dumps(
-            {
-                "id": message_id,
-                "conversation_id": message_id,
-                "text": text,
-                "author": {"id": f"u{n}", "handle": f"customer{n}"},
-                "created_at": "2026-11-24T10:00:00Z",
-                "public": False,
-            }
-        ).encode()
         sent[message_id] = time.perf_counter()
-        yield request_bytes("/webhooks/generic", body, {SIGNATURE_HEADER: sign(SECRET.encode(), body)})
+        yield generic_delivery(SECRET, message_id, message_id, text, f"u{n}")
 
 
 async def drained(redis: Redis, prefix: str) -> bool:
