@@ -22,7 +22,7 @@ import aiohttp
 import openai
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from bot.channels import build_channels, off_channels
@@ -122,6 +122,7 @@ def build_composer(
 
 
 BRAND = web.AppKey("brand", Brand)
+REDIS_CONNECTIONS = 100  # per process
 TASKS = web.AppKey("tasks", set[asyncio.Task[None]])
 WORKERS = web.AppKey("workers", bool)
 
@@ -135,7 +136,12 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         embedded = EmbeddedRedis(settings.data_dir / "redis")
         url = await embedded.start()
         logger.info("no BOT_REDIS_URL: using an embedded Redis in %s", embedded.directory)
-    redis = Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    # A bounded pool whose callers wait for a free connection: redis-py's default pool raises once 100 are in
+    # use, which a worker's concurrent batches and deliveries can reach under a burst.
+    pool = BlockingConnectionPool.from_url(
+        url, decode_responses=True, health_check_interval=30, max_connections=REDIS_CONNECTIONS, timeout=10
+    )
+    redis = Redis.from_pool(pool)
     app[REDIS] = redis
     app[STORE] = RedisStore(redis, settings.redis_prefix, ttl_s=settings.dedup_ttl_s)
     app[USERS] = UserStore(redis, settings.redis_prefix)

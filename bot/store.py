@@ -2,7 +2,8 @@
 
 Every write that finishes a step (a message's effects, a delivery, a reviewer's action) happens in one
 MULTI/EXEC together with the XACK of the entry that caused it, guarded by a WATCHed "done" key, so a
-redelivered or reclaimed entry can never produce a second effect.
+redelivered or reclaimed entry can never produce a second effect. Steps finished at the same time (a batch's
+messages, concurrent deliveries) share one such transaction.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ HISTORY_TURNS = 20
 Effects = Callable[[Pipeline], None]
 _PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
 MAX_ENQUEUE = 256  # messages per enqueue script: Redis does nothing else while one runs (~3 ms at most)
+MAX_STEPS = 128  # finished entries per transaction
 RATE_TTL_S = 3600  # per-minute counters (`python -m bot status` reads the last 15 minutes)
 
 # Dedup and enqueue in one atomic step: a message id is either new (its state, its entry in the stream, its place
@@ -83,6 +85,17 @@ class Entry:
     entry_id: str
     payload: str
     deliveries: int = 1
+
+
+@dataclass(frozen=True)
+class _Step:
+    """An entry finished: its effects (written once per key, however often the entry is handled) and its ack."""
+
+    stream: str
+    group: str
+    entry_id: str
+    key: str
+    effects: Effects
 
 
 class ReviewConflict(Exception):
@@ -189,6 +202,7 @@ class RedisStore:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._pace_script = redis.register_script(_PACE)
         self._intake = MicroBatcher(self._enqueue_now, _flags, MAX_ENQUEUE, "enqueue")
+        self._steps = MicroBatcher(self._finish, _flags, MAX_STEPS, "finish")
 
     async def setup(self) -> None:
         """Create both consumer groups; an existing group is fine, any other error is not."""
@@ -387,21 +401,36 @@ class RedisStore:
             await pipe.execute()
 
     async def _once(self, stream: str, group: str, entry_id: str, key: str, effects: Effects) -> bool:
-        done = self.keys.done(key)
+        """Apply `effects` and ack the entry, unless `key` is already done (then only ack); False if it was.
+        Concurrent calls (a batch's commits, the sender's deliveries) share one transaction (see _finish)."""
+        return (await self._steps.submit([_Step(stream, group, entry_id, key, effects)]))[0]
+
+    async def _finish(self, steps: list[_Step]) -> list[bool]:
+        """One WATCH, one MGET and one MULTI/EXEC for all the steps, instead of three round trips each. If
+        another consumer finishes one of the keys meanwhile, the whole transaction is looked at again."""
+        done = [self.keys.done(step.key) for step in steps]
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(done)
-                    first = not await pipe.exists(done)
+                    await pipe.watch(*done)
+                    seen = await pipe.mget(done)
+                    first, taken = [], set()
+                    for key, value in zip(done, seen, strict=True):
+                        first.append(value is None and key not in taken)  # a key twice in one call: once
+                        taken.add(key)
                     pipe.multi()
-                    if first:
-                        pipe.set(done, "1", ex=self.ttl_s)
-                        effects(pipe)
-                    pipe.xack(stream, group, entry_id)
-                    pipe.xdel(stream, entry_id)
+                    acks: dict[tuple[str, str], list[str]] = {}
+                    for step, key, new in zip(steps, done, first, strict=True):
+                        if new:
+                            pipe.set(key, "1", ex=self.ttl_s)
+                            step.effects(pipe)
+                        acks.setdefault((step.stream, step.group), []).append(step.entry_id)
+                    for (stream, group), entry_ids in acks.items():
+                        pipe.xack(stream, group, *entry_ids)
+                        pipe.xdel(stream, *entry_ids)
                     await pipe.execute()
                     return first
-                except WatchError:  # another consumer finished the same key meanwhile: look again
+                except WatchError:  # another consumer finished one of the keys meanwhile: look again
                     continue
 
     def _add_turn(self, pipe: Pipeline, channel: str, conversation_id: str, turn: Turn) -> None:
@@ -423,11 +452,19 @@ class RedisStore:
         return MessageState.model_validate_json(raw) if raw else None
 
     async def conversation(self, channel: str, conversation_id: str) -> Context:
+        return (await self.conversations([(channel, conversation_id)]))[0]
+
+    async def conversations(self, conversations: Sequence[tuple[str, str]]) -> list[Context]:
+        """Each (channel, conversation id)'s turns so far and hand-over, in one round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.lrange(self.keys.conversation(channel, conversation_id), 0, -1)
-            pipe.get(self.keys.handover(channel, conversation_id))
-            raw, handed_to = await pipe.execute()
-        return Context(turns=tuple(Turn.model_validate_json(item) for item in raw), handed_to=handed_to)
+            for channel, conversation_id in conversations:
+                pipe.lrange(self.keys.conversation(channel, conversation_id), 0, -1)
+                pipe.get(self.keys.handover(channel, conversation_id))
+            answers = await pipe.execute()
+        return [
+            Context(turns=tuple(Turn.model_validate_json(item) for item in raw), handed_to=handed_to)
+            for raw, handed_to in zip(answers[::2], answers[1::2], strict=True)
+        ]
 
     async def release(self, channel: str, conversation_id: str, reviewer: str) -> bool:
         """Give a handed-over conversation back to the bot; False if it was not handed over."""

@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import ClassVar
@@ -106,16 +107,54 @@ class Consumer(ABC):
         self.settings = settings
         self.metrics = metrics
         self.consumer = consumer
+        self.in_flight: dict[str, asyncio.Task[None]] = {}  # by entry id: what this consumer is working on
 
     @abstractmethod
     async def handle(self, entries: list[Entry]) -> None:
         """Finish each entry: write its effects and ack it, or leave it pending to be retried."""
 
+    @abstractmethod
     async def take(self, entries: list[Entry]) -> None:
-        """What run() does with a batch it read: handle it before reading more (the sender reads on)."""
-        await self.handle(entries)
+        """Start handling a batch it read (see start()), and return when there is room to read more."""
+
+    def start(self, entries: list[Entry], work: Coroutine[object, object, None]) -> None:
+        """Run `work` on `entries` as a task of its own (see fresh(): entries already in hand are left out)."""
+        task = asyncio.create_task(work)
+        for entry in entries:
+            self.in_flight[entry.entry_id] = task
+        task.add_done_callback(partial(self._done, [entry.entry_id for entry in entries]))
+
+    async def room(self, most: int) -> None:
+        """Wait until fewer than `most` entries are in hand."""
+        while len(self.in_flight) >= most:
+            await asyncio.wait(set(self.in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+
+    def fresh(self, entries: list[Entry]) -> list[Entry]:
+        """The entries not already in hand (reclaimed from ourselves while their work was slow)."""
+        return [entry for entry in entries if entry.entry_id not in self.in_flight]
+
+    def _done(self, entry_ids: list[str], task: asyncio.Task[None]) -> None:
+        for entry_id in entry_ids:
+            self.in_flight.pop(entry_id, None)
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, RedisError | OSError):  # Redis restarting: the entries stay pending, reclaimed later
+            logger.warning("redis unavailable stream=%s error=%r; entries left pending", self.stream_name, error)
+        elif error is not None:  # a bug: left pending, reclaimed and retried, then dead-lettered
+            logger.error("%s crashed entries=%s", self.stream_name, ",".join(entry_ids), exc_info=error)
 
     async def run(self, stopping: asyncio.Event) -> None:
+        """Read and start batches until `stopping`, then finish what is in hand (cancelled by the shutdown
+        timeout: what is left stays pending and is reclaimed by another consumer)."""
+        try:
+            await self._consume(stopping)
+            await asyncio.gather(*set(self.in_flight.values()), return_exceptions=True)
+        finally:
+            tasks = set(self.in_flight.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _consume(self, stopping: asyncio.Event) -> None:
         next_reclaim = 0.0
         while not stopping.is_set():
             try:
@@ -163,6 +202,14 @@ class Worker(Consumer):
         super().__init__(store, store.keys.inbound, settings, metrics, consumer)
         self.pipeline = pipeline
         self.incidents = IncidentStore(store.redis, settings.redis_prefix)
+
+    async def take(self, entries: list[Entry]) -> None:
+        """Handle the batch as a task and read on while fewer than `worker_in_flight` batches are in hand: the
+        next batches are embedded while earlier ones wait for the language model or commit."""
+        fresh = self.fresh(entries)
+        if fresh:
+            self.start(fresh, self.handle(fresh))
+        await self.room(self.settings.worker_in_flight * self.settings.worker_batch)
 
     async def handle(self, entries: list[Entry]) -> None:
         items = [(entry, InboundMessage.model_validate_json(entry.payload)) for entry in entries]
@@ -255,9 +302,7 @@ class Worker(Consumer):
     async def _process(self, batch: list[tuple[Entry, InboundMessage]]) -> None:
         groups = bursts([message for _, message in batch], self.pipeline.policy.decision.coalesce_seconds)
         leads = [(batch[group[-1]][0], joined([batch[i][1] for i in group])) for group in groups]
-        contexts = await asyncio.gather(
-            *(self.store.conversation(message.channel, message.conversation_id) for _, message in leads)
-        )
+        contexts = await self.store.conversations([(message.channel, message.conversation_id) for _, message in leads])
         backlog = await self.store.backlog()
         incidents = await self.incidents.active()  # read once a batch: decide() stays pure
         drafted = asyncio.Event()
@@ -272,16 +317,24 @@ class Worker(Consumer):
             drafted.set()  # and a heartbeat that outlives its batch hangs the worker while hiding it from reclaim
             await asyncio.gather(heartbeat, return_exceptions=True)
         started = time.perf_counter()
-        for group in groups:  # before the answer: a crash in between costs the burst's texts, not a 2nd reply
-            for i in group[:-1]:
-                if await self.store.coalesced(batch[i][0].entry_id, batch[i][1], batch[group[-1]][1]):
-                    self.metrics.coalesced.inc()
-                    into = {"into_message_id": batch[group[-1]][1].id}
-                    logger.info("message coalesced", extra=message_fields(batch[i][1]) | into)
+        # Before the answers: a crash in between costs a burst's texts, not a second reply. Each list is written
+        # in one transaction (concurrent steps share it: see RedisStore._finish).
+        merged = [(batch[i], batch[group[-1]][1]) for group in groups for i in group[:-1]]
+        firsts = await asyncio.gather(*(self.store.coalesced(entry.entry_id, m, into) for (entry, m), into in merged))
+        for ((_, message), into), first in zip(merged, firsts, strict=True):
+            if first:
+                self.metrics.coalesced.inc()
+                logger.info("message coalesced", extra=message_fields(message) | {"into_message_id": into.id})
+        finished = [
+            (entry, outcome, *effects(outcome, datetime.now(UTC)))
+            for (entry, _), outcome in zip(leads, outcomes, strict=True)
+        ]
+        firsts = await asyncio.gather(
+            *(self.store.commit(entry.entry_id, outcome, reply, case) for entry, outcome, reply, case in finished)
+        )
         fresh = []  # counted for the incident brake once, not again when a reclaimed message is found done
-        for (entry, _), outcome in zip(leads, outcomes, strict=True):
-            reply, case = effects(outcome, datetime.now(UTC))
-            if await self.store.commit(entry.entry_id, outcome, reply, case):
+        for (_, outcome, reply, case), first in zip(finished, firsts, strict=True):
+            if first:
                 fresh.append(outcome.classification)
             ids = {"reply_id": reply.reply_id if reply else None, "case_id": case.case_id if case else None}
             action = {"action": outcome.decision.action.value}
@@ -311,16 +364,6 @@ class Sender(Consumer):
     ) -> None:
         super().__init__(store, store.keys.outbox, settings, metrics, consumer)
         self.routes = by_surface(channels)
-        self.in_flight: dict[str, asyncio.Task[None]] = {}
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        try:
-            await super().run(stopping)
-            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)  # the deliveries in hand
-        finally:  # cancelled (shutdown timeout): what is left stays pending and is reclaimed
-            for task in self.in_flight.values():
-                task.cancel()
-            await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
 
     async def handle(self, entries: list[Entry]) -> None:
         await asyncio.gather(*(self.deliver(entry) for entry in entries))
@@ -328,22 +371,9 @@ class Sender(Consumer):
     async def take(self, entries: list[Entry]) -> None:
         """Start each entry's delivery and go back to reading: a reply waiting out a platform's Retry-After
         must not hold back the replies read after it (other conversations, other platforms)."""
-        for entry in entries:
-            if entry.entry_id in self.in_flight:  # reclaimed from ourselves while a send was slow
-                continue
-            task = asyncio.create_task(self.deliver(entry))
-            self.in_flight[entry.entry_id] = task
-            task.add_done_callback(partial(self._done, entry.entry_id))
-        while len(self.in_flight) >= self.settings.worker_batch * IN_FLIGHT_BATCHES:
-            await asyncio.wait(self.in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
-
-    def _done(self, entry_id: str, task: asyncio.Task[None]) -> None:
-        self.in_flight.pop(entry_id, None)
-        error = None if task.cancelled() else task.exception()
-        if isinstance(error, RedisError | OSError):  # Redis restarting: the entry stays pending, reclaimed later
-            logger.warning("redis unavailable stream=%s error=%r; reply left pending", self.stream_name, error)
-        elif error is not None:  # a bug, not the platform: left pending, reclaimed and retried, then dead-lettered
-            logger.error("delivery crashed entry=%s", entry_id, exc_info=error)
+        for entry in self.fresh(entries):
+            self.start([entry], self.deliver(entry))
+        await self.room(self.settings.worker_batch * IN_FLIGHT_BATCHES)
 
     async def deliver(self, entry: Entry) -> None:
         reply = Reply.model_validate_json(entry.payload)

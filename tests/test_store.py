@@ -6,10 +6,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from bot.app import REDIS_CONNECTIONS, redis_ctx
 from bot.config import Settings
+from bot.keys import REDIS, SETTINGS
 from bot.models import (
     Action,
     CaseState,
@@ -124,6 +127,59 @@ async def test_commit_writes_effects_once_and_acks(store: RedisStore, redis: Red
     )
     context = await store.conversation("generic", out.message.conversation_id)
     assert [t.role for t in context.turns] == ["customer"]
+
+
+async def test_concurrent_commits_share_a_transaction_and_each_message_takes_effect_once(
+    store: RedisStore, redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outs = [outcome(f"parcel {i}", Action.AUTO_SEND, id=f"m{i}") for i in range(60)]
+    await store.enqueue([out.message for out in outs])
+    entries = await store.read(store.keys.inbound, INBOUND_GROUP, "c1", 100, 100)
+    replies = [
+        Reply(reply_id=f"r{i}", message=out.message, text="On its way", origin="bot") for i, out in enumerate(outs)
+    ]
+    calls: list[int] = []
+    run = store._steps._run
+
+    async def counted(steps: list[object]) -> list[bool]:
+        calls.append(len(steps))
+        return await run(steps)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store._steps, "_run", counted)
+    # Another process (its own store, its own transactions) races to finish the same messages.
+    other = RedisStore(redis, settings.redis_prefix, ttl_s=60)
+    commits = [
+        (s, entry.entry_id, out, reply)
+        for entry, out, reply in zip(entries, outs, replies, strict=True)
+        for s in (store, other)
+    ]
+    commits.append((store, entries[0].entry_id, outs[0], replies[0]))  # the same message twice in one call
+    firsts = await asyncio.gather(*(s.commit(entry_id, out, reply, None) for s, entry_id, out, reply in commits))
+    by_message = [sum(first for (_, _, out, _), first in zip(commits, firsts, strict=True) if out is o) for o in outs]
+    assert by_message == [1] * 60  # exactly one finisher per message
+    assert len(calls) < 10  # a few transactions for 121 commits, not one each
+    assert await redis.xlen(store.keys.outbox) == 60
+    assert await store.pending_count(store.keys.inbound, INBOUND_GROUP) == 0
+    turns = await store.conversations([("generic", f"conv-m{i}") for i in range(60)])
+    assert [len(context.turns) for context in turns] == [1] * 60
+
+
+async def test_the_services_redis_pool_makes_callers_wait_for_a_connection_rather_than_fail(
+    settings: Settings,
+) -> None:
+    app = web.Application()
+    app[SETTINGS] = settings
+    context = redis_ctx(app)
+    await anext(context)
+    try:
+        redis = app[REDIS]
+        # More callers than connections, each holding one for a moment (a blocking read with nothing to read).
+        blocked = [
+            redis.blpop([f"{settings.redis_prefix}:nothing"], timeout=0.2) for _ in range(REDIS_CONNECTIONS + 20)
+        ]
+        assert await asyncio.gather(*blocked) == [None] * (REDIS_CONNECTIONS + 20)
+    finally:
+        await anext(context, None)  # the rest of the context: closes the pool
 
 
 async def test_a_dead_consumers_entries_are_reclaimed(store: RedisStore) -> None:

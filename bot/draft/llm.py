@@ -1,8 +1,10 @@
 """Drafting with a chat model (any backend.py backend): the prompt, the structured answer, and resilience.
 
-Resilience, in the order a call meets it: the circuit breaker (refuses at once while the model keeps
-failing), the concurrency limit of the endpoint, the backend's timeout, and retries with exponential
-backoff and jitter on 429 and 5xx, honouring Retry-After when it is short enough to wait for. A DraftError
+Resilience, in the order a call meets it: the concurrency limit of the endpoint (a slot is held through the
+call's retries), the circuit breaker (refuses at once while the model keeps failing: judged when the call
+could go out, so calls queued before it opened don't reach a failing model), the backend's timeout, and
+retries with exponential backoff and jitter on 429 and 5xx, honouring Retry-After when it is short enough to
+wait for. A DraftError
 out of here sends the message to the offline drafter (compose.py), never into limbo.
 """
 
@@ -67,23 +69,24 @@ class LLMDrafter:
         self, message: InboundMessage, cls: Classification, context: Context, passages: list[Passage]
     ) -> Draft:
         chat = self._prompts.chat(message, cls.intent, context, passages, self._settings.llm_history_turns)
-        if not self.breaker.allow():  # from here on, success() or failure() must follow: it may be the probe
-            self._metrics.llm_requests.labels("circuit_open").inc()
-            raise DraftError("circuit open: the language model failed repeatedly", kind="circuit_open")
-        healthy, wait = False, 0.0
-        try:
-            draft = await self._ask(chat, message, {p.id for p in passages})
-            healthy = True  # a malformed answer still means the endpoint works
-            return draft
-        except TransientError as error:  # a Retry-After too long to wait for keeps the circuit open that long
-            asked = error.retry_after or 0.0
-            wait = asked if asked > self._settings.llm_max_retry_wait_s else 0.0
-            raise
-        finally:  # also on cancellation, so a half-open probe never stays out forever
-            if healthy:
-                self.breaker.success()
-            else:
-                self.breaker.failure(wait)
+        async with self._limit:  # a slot first: the circuit is judged when the call can go out, not when it queued
+            if not self.breaker.allow():  # from here on, success() or failure() must follow: it may be the probe
+                self._metrics.llm_requests.labels("circuit_open").inc()
+                raise DraftError("circuit open: the language model failed repeatedly", kind="circuit_open")
+            healthy, wait = False, 0.0
+            try:
+                draft = await self._ask(chat, message, {p.id for p in passages})
+                healthy = True  # a malformed answer still means the endpoint works
+                return draft
+            except TransientError as error:  # a Retry-After too long to wait for keeps the circuit open that long
+                asked = error.retry_after or 0.0
+                wait = asked if asked > self._settings.llm_max_retry_wait_s else 0.0
+                raise
+            finally:  # also on cancellation, so a half-open probe never stays out forever
+                if healthy:
+                    self.breaker.success()
+                else:
+                    self.breaker.failure(wait)
 
     async def _ask(self, chat: Chat, message: InboundMessage, offered: set[str]) -> Draft:
         content = ""
@@ -120,17 +123,16 @@ class LLMDrafter:
                 return completion
 
     async def _attempt(self, chat: Chat) -> Completion:
-        async with self._limit:
-            started = time.perf_counter()
-            try:
-                return await self.backend.complete(
-                    chat, max_tokens=self._settings.llm_max_tokens, temperature=self._settings.llm_temperature
-                )
-            except DraftError as error:
-                self._metrics.llm_requests.labels(error.kind).inc()
-                raise
-            finally:
-                self._metrics.llm_duration.observe(time.perf_counter() - started)
+        started = time.perf_counter()
+        try:
+            return await self.backend.complete(
+                chat, max_tokens=self._settings.llm_max_tokens, temperature=self._settings.llm_temperature
+            )
+        except DraftError as error:
+            self._metrics.llm_requests.labels(error.kind).inc()
+            raise
+        finally:
+            self._metrics.llm_duration.observe(time.perf_counter() - started)
 
     def _record(self, completion: Completion) -> None:
         settings, metrics = self._settings, self._metrics

@@ -2,8 +2,8 @@
 pending, the others reclaim them, and every message ends with exactly one reply or one review case.
 
 The load goes straight into Redis through RedisStore.enqueue (the web path is the Redis-restart test's): what
-is under test here is the workers' reclaim and exactly-once commit, and enqueuing directly keeps the 2,000
-messages arriving faster than two workers drain them, so every kill lands mid-batch."""
+is under test here is the workers' reclaim and exactly-once commit. A part of the load is enqueued before each
+kill, straight into Redis (faster than the workers drain it), so every kill lands mid-batch."""
 
 from __future__ import annotations
 
@@ -63,13 +63,16 @@ async def test_workers_killed_at_random_answer_each_message_once(
         return worker
 
     workers = list(await asyncio.gather(new_worker(), new_worker()))
+    # A quarter at once, the rest in a part before each kill: the load outlasts the kills however fast the
+    # workers drain it (a part takes them a few seconds; a new worker starts in about as long).
+    step = -(-(MESSAGES - MESSAGES // 4) // KILLS)
+    parts = [messages[: MESSAGES // 4]] + [messages[i : i + step] for i in range(MESSAGES // 4, MESSAGES, step)]
     try:
-        for start_at in range(0, MESSAGES, 500):  # the first part at once, the rest while workers die
-            assert all(await store.enqueue(messages[start_at : start_at + 500]))
-            if start_at == 0:
-                await asyncio.sleep(1)
+        assert all(await store.enqueue(parts[0]))
+        await asyncio.sleep(1)
         held = []
-        for _ in range(KILLS):
+        for part in parts[1:]:
+            assert all(await store.enqueue(part))
             await asyncio.sleep(rng.uniform(0.5, 2.0))
             victim = rng.randrange(len(workers))
             held.append(await store.pending_count(store.keys.inbound, INBOUND_GROUP))
