@@ -4,8 +4,7 @@ Resilience, in the order a call meets it: the concurrency limit of the endpoint 
 call's retries), the circuit breaker (refuses at once while the model keeps failing: judged when the call
 could go out, so calls queued before it opened don't reach a failing model), the backend's timeout, and
 retries with exponential backoff and jitter on 429 and 5xx, honouring Retry-After when it is short enough to
-wait for. A DraftError
-out of here sends the message to the offline drafter (compose.py), never into limbo.
+wait for. A DraftError out of here sends the message to the offline drafter (compose.py), never into limbo.
 """
 
 from __future__ import annotations
