@@ -134,7 +134,12 @@ async def test_a_reviewer_rejects_with_a_reason_by_keyboard_and_sees_no_audit_li
     case = page.locator(".cases a").first
     await expect(case).to_be_visible(timeout=WAIT_MS)
     await case.click()
+    await expect(page.get_by_text("Held because")).to_be_visible()
+    await page.wait_for_load_state("domcontentloaded")  # desk.js (deferred) has run: the page's keys are live
     await page.keyboard.press("r")
+    # Typed only once the reason has the focus: pressed before the keys were live, the "a" of "Duplicate"
+    # approved instead (it did once in CI).
+    await expect(page.get_by_label("Reason (for the log)")).to_be_focused()
     await page.keyboard.type("Duplicate of a case handled by phone")
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("status")).to_have_text("Rejected: nothing was sent.")
