@@ -20,7 +20,7 @@ from bot.metrics import Metrics
 from bot.models import Classification
 from bot.policy.incident import Incident, minutes, negatives, raised, spike
 from bot.policy.schema import BrandPolicy, IncidentPolicy
-from bot.store import Keys
+from bot.records import Keys
 
 logger = logging.getLogger(__name__)
 

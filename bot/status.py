@@ -17,11 +17,12 @@ from typing import Any, cast
 
 from redis.exceptions import ResponseError
 
+from bot.cases import QueueStats
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.models import Priority
 from bot.review.connect import service_redis
-from bot.store import INBOUND_GROUP, OUTBOX_GROUP, QueueStats, RedisStore
+from bot.store import INBOUND_GROUP, OUTBOX_GROUP, RedisStore
 
 WINDOWS = (5, 15)  # minutes the rates are averaged over
 RATES = {"received": "messages received", "sent": "replies sent", "resolved": "reviews resolved"}

@@ -1,4 +1,4 @@
-"""Everything that touches Redis: the inbound and outbox streams, dedup, message states, conversations, reviews.
+"""Redis for messages: the inbound and outbox streams, dedup, message states, conversations (cases.py: reviews).
 
 Every write that finishes a step (a message's effects, a delivery, a reviewer's action) happens in one
 MULTI/EXEC together with the XACK of the entry that caused it, guarded by a WATCHed "done" key, so a
@@ -8,10 +8,8 @@ messages, concurrent deliveries) share one such transaction.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import cast
 
 from redis.asyncio import Redis
@@ -19,29 +17,26 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError, WatchError
 
 from bot.batching import MicroBatcher
+from bot.cases import ReviewCases, open_case
 from bot.models import (
     Action,
-    CaseState,
     Context,
     InboundMessage,
     MessageState,
     Outcome,
-    Priority,
     Reply,
     ReviewCase,
     Status,
     Turn,
 )
-from bot.review.learning import labels
+from bot.records import RATE_TTL_S, Keys, moved, now, state_record, tally, this_minute
 
 INBOUND_GROUP = "workers"
 OUTBOX_GROUP = "senders"
 HISTORY_TURNS = 20
 Effects = Callable[[Pipeline], None]
-_PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
 MAX_ENQUEUE = 256  # messages per enqueue script: Redis does nothing else while one runs (~3 ms at most)
 MAX_STEPS = 128  # finished entries per transaction
-RATE_TTL_S = 3600  # per-minute counters (`python -m bot status` reads the last 15 minutes)
 
 # Dedup and enqueue in one atomic step: a message id is either new (its state, its entry in the stream, its place
 # in its conversation's order) or a duplicate (its state key exists: it lives as long as the dedup window, and
@@ -98,107 +93,16 @@ class _Step:
     effects: Effects
 
 
-class ReviewConflict(Exception):
-    """The case was already resolved (by another reviewer, or twice)."""
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    """The review queue per priority: waiting cases, the oldest one's age in seconds, and those past their
-    deadline (`late`: their ids)."""
-
-    depth: dict[Priority, int]
-    oldest: dict[Priority, float]
-    overdue: dict[Priority, int]
-    late: tuple[tuple[str, Priority], ...]
-
-
-class Keys:
-    """All key names, from one prefix, so tests and tenants never collide."""
-
-    def __init__(self, prefix: str) -> None:
-        self.inbound = f"{prefix}:inbound"
-        self.outbox = f"{prefix}:outbox"
-        self.dead = f"{prefix}:dead"
-        self.audit = f"{prefix}:audit"
-        self.reviews = f"{prefix}:reviews"
-        self.learning = f"{prefix}:learning"
-        self.incidents = f"{prefix}:incidents"  # topic -> JSON, written by the incident brake
-        self._p = prefix
-
-    def state(self, channel: str, message_id: str) -> str:
-        return f"{self._p}:state:{channel}:{message_id}"
-
-    def done(self, entry_key: str) -> str:
-        return f"{self._p}:done:{entry_key}"
-
-    def conversation(self, channel: str, conversation_id: str) -> str:
-        return f"{self._p}:conv:{channel}:{conversation_id}"
-
-    def case(self, case_id: str) -> str:
-        return f"{self._p}:case:{case_id}"
-
-    def claim(self, case_id: str) -> str:
-        return f"{self._p}:claim:{case_id}"
-
-    def handover(self, channel: str, conversation_id: str) -> str:
-        return f"{self._p}:human:{channel}:{conversation_id}"
-
-    def order(self, channel: str, conversation_id: str) -> str:
-        """The conversation's unfinished messages, in the order they arrived (workers take them in turn)."""
-        return f"{self._p}:order:{channel}:{conversation_id}"
-
-    def sending(self, reply_id: str) -> str:
-        return f"{self._p}:sending:{reply_id}"
-
-    def pace(self, surface: str) -> str:
-        return f"{self._p}:pace:{surface}"
-
-    def rate(self, what: str, minute: int) -> str:
-        """How many of `what` (received, sent, resolved) happened in that minute since the epoch."""
-        return f"{self._p}:rate:{what}:{minute}"
-
-    def breached(self, case_id: str) -> str:
-        return f"{self._p}:breached:{case_id}"
-
-
-def this_minute() -> int:
-    return int(time.time() // 60)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _flags(flags: list[bool], start: int, stop: int) -> list[bool]:
     return flags[start:stop]
 
 
-def _state(message: InboundMessage, status: Status, **fields: object) -> str:
-    record = MessageState(
-        channel=message.channel,
-        message_id=message.id,
-        status=status,
-        updated_at=_now(),
-        **fields,  # type: ignore[arg-type]
-    )
-    return record.model_dump_json()
-
-
-def _moved(message: InboundMessage, current: MessageState | None, update: dict[str, object]) -> str:
-    """A message's state after a later step, keeping what earlier steps recorded (intent, decision...)."""
-    if current is None:
-        return _state(message, **update)  # type: ignore[arg-type]
-    return current.model_copy(update={**update, "updated_at": _now()}).model_dump_json()
-
-
-class RedisStore:
-    """The service's durable state in Redis; one instance per process, shared by all tasks."""
+class RedisStore(ReviewCases):
+    """The service's durable state in Redis (the review cases' part is cases.py's); one instance per process,
+    shared by all tasks."""
 
     def __init__(self, redis: Redis, prefix: str, *, ttl_s: int) -> None:
-        self.redis = redis
-        self.keys = Keys(prefix)
-        self.ttl_s = ttl_s
+        super().__init__(redis, Keys(prefix), ttl_s)
         self._enqueue = redis.register_script(_ENQUEUE)
         self._pace_script = redis.register_script(_PACE)
         self._intake = MicroBatcher(self._enqueue_now, _flags, MAX_ENQUEUE, "enqueue")
@@ -230,7 +134,7 @@ class RedisStore:
                 self.keys.state(message.channel, message.id),
                 self.keys.order(message.channel, message.conversation_id),
             ]
-            args += [message.model_dump_json(), _state(message, Status.RECEIVED), message.key]
+            args += [message.model_dump_json(), state_record(message, Status.RECEIVED), message.key]
         flags = await self._enqueue(keys=keys, args=args)
         return [bool(flag) for flag in flags]
 
@@ -301,9 +205,9 @@ class RedisStore:
             "reasons": decision.reasons,
         }
         if decision.action is Action.AUTO_SEND:
-            state = _state(message, Status.PROCESSING, reply=reply.text if reply else None, **fields)
+            state = state_record(message, Status.PROCESSING, reply=reply.text if reply else None, **fields)
         elif decision.action is Action.REVIEW:
-            state = _state(
+            state = state_record(
                 message,
                 Status.IN_REVIEW,
                 case_id=case.case_id if case else None,
@@ -311,7 +215,7 @@ class RedisStore:
                 **fields,
             )
         else:
-            state = _state(message, Status.IGNORED, **fields)
+            state = state_record(message, Status.IGNORED, **fields)
 
         def effects(pipe: Pipeline) -> None:
             pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
@@ -322,13 +226,13 @@ class RedisStore:
             if reply is not None:
                 pipe.xadd(self.keys.outbox, {"m": reply.model_dump_json()})
             if case is not None:
-                self._open_case(pipe, case)
+                open_case(pipe, self.keys, case)
 
         return await self._once(self.keys.inbound, INBOUND_GROUP, entry_id, message.key, effects)
 
     async def coalesced(self, entry_id: str, message: InboundMessage, into: InboundMessage) -> bool:
         """A message answered together with a later one of its burst: its state says which; acked once."""
-        state = _state(message, Status.COALESCED, reasons=(f"coalesced_into:{into.id}",))
+        state = state_record(message, Status.COALESCED, reasons=(f"coalesced_into:{into.id}",))
 
         def effects(pipe: Pipeline) -> None:
             pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
@@ -347,14 +251,14 @@ class RedisStore:
         }
         if case.draft is not None:
             update["reply"] = case.draft.text
-        state = _moved(message, current, update)
+        state = moved(message, current, update)
 
         def effects(pipe: Pipeline) -> None:
             pipe.xadd(self.keys.dead, {"stream": stream, "m": entry.payload, "reason": case.decision.reasons[0]})
             pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
             if stream == self.keys.inbound:  # the conversation's later messages may go on
                 pipe.lrem(self.keys.order(message.channel, message.conversation_id), 1, message.key)
-            self._open_case(pipe, case)
+            open_case(pipe, self.keys, case)
 
         return await self._once(stream, group, entry.entry_id, f"dead:{key}", effects)
 
@@ -379,15 +283,15 @@ class RedisStore:
         """Record a successful delivery and ack the outbox entry."""
         message = reply.message
         current = await self.message_state(message.channel, message.id)
-        state = _moved(message, current, {"status": Status.SENT, "reply": reply.text})
+        state = moved(message, current, {"status": Status.SENT, "reply": reply.text})
 
         def effects(pipe: Pipeline) -> None:
             pipe.delete(self.keys.sending(reply.reply_id))
             if reply.origin != "holding":  # a holding reply leaves the message with its reviewer
                 pipe.set(self.keys.state(message.channel, message.id), state, ex=self.ttl_s)
-            turn = Turn(role="brand", text=reply.text, at=_now(), origin=reply.origin)
+            turn = Turn(role="brand", text=reply.text, at=now(), origin=reply.origin)
             self._add_turn(pipe, message.channel, message.conversation_id, turn)
-            self._count(pipe, "sent")
+            tally(pipe, self.keys, "sent")
 
         return await self._once(self.keys.outbox, OUTBOX_GROUP, entry_id, f"reply:{reply.reply_id}", effects)
 
@@ -439,12 +343,6 @@ class RedisStore:
         pipe.ltrim(key, -HISTORY_TURNS, -1)
         pipe.expire(key, self.ttl_s)
 
-    def _count(self, pipe: Pipeline, what: str) -> None:
-        """One more `what` this minute, for the rates `python -m bot status` shows."""
-        key = self.keys.rate(what, this_minute())
-        pipe.incr(key)
-        pipe.expire(key, RATE_TTL_S)
-
     # -- reading state --------------------------------------------------------------------------------------
 
     async def message_state(self, channel: str, message_id: str) -> MessageState | None:
@@ -465,198 +363,3 @@ class RedisStore:
             Context(turns=tuple(Turn.model_validate_json(item) for item in raw), handed_to=handed_to)
             for raw, handed_to in zip(answers[::2], answers[1::2], strict=True)
         ]
-
-    async def release(self, channel: str, conversation_id: str, reviewer: str) -> bool:
-        """Give a handed-over conversation back to the bot; False if it was not handed over."""
-        if not await self.redis.delete(self.keys.handover(channel, conversation_id)):
-            return False
-        entry = _audited("", reviewer, "released", conversation=f"{channel}:{conversation_id}")
-        await self.redis.xadd(self.keys.audit, entry)  # type: ignore[arg-type]
-        return True
-
-    # -- review queue ---------------------------------------------------------------------------------------
-
-    def _open_case(self, pipe: Pipeline, case: ReviewCase) -> None:
-        rank = _PRIORITY_RANK[case.decision.priority]
-        due = case.decision.deadline or case.created_at
-        pipe.set(self.keys.case(case.case_id), case.model_dump_json())
-        pipe.zadd(self.keys.reviews, {case.case_id: rank * 1e11 + due.timestamp()})
-
-    async def audit_log(self, limit: int) -> list[dict[str, str]]:
-        """The newest reviewer actions first (the stream is append-only: nothing here can edit it)."""
-        entries = cast(list[tuple[str, dict[str, str]]], await self.redis.xrevrange(self.keys.audit, count=limit))
-        return [{"id": entry_id, **fields} for entry_id, fields in entries]
-
-    async def queue_stats(self, now: datetime) -> QueueStats:
-        """The waiting cases per priority: how many, the age of the oldest, and which are past their deadline."""
-        cases = await self.pending_cases(limit=10_000)
-        late = tuple(
-            (c.case_id, c.decision.priority)
-            for c in cases
-            if c.decision.deadline is not None and c.decision.deadline < now
-        )
-        return QueueStats(
-            depth={p: sum(1 for c in cases if c.decision.priority is p) for p in Priority},
-            oldest={
-                p: max(((now - c.created_at).total_seconds() for c in cases if c.decision.priority is p), default=0.0)
-                for p in Priority
-            },
-            overdue={p: sum(1 for _, priority in late if priority is p) for p in Priority},
-            late=late,
-        )
-
-    async def first_breaches(self, case_ids: Sequence[str]) -> list[bool]:
-        """Mark cases as having missed their deadline; True for each marked now for the first time, so every
-        process may look and a breach is still counted once."""
-        if not case_ids:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for case_id in case_ids:
-                pipe.set(self.keys.breached(case_id), "1", nx=True, ex=self.ttl_s)
-            return [bool(marked) for marked in await pipe.execute()]
-
-    async def claim(self, case_id: str, reviewer: str, ttl_s: int) -> str:
-        """Take a case for `ttl_s` seconds (again, if it is already yours); the holder's name either way."""
-        key = self.keys.claim(case_id)
-        if await self.redis.set(key, reviewer, nx=True, ex=ttl_s):
-            return reviewer
-        holder = cast(str | None, await self.redis.get(key))
-        if holder == reviewer:
-            await self.redis.expire(key, ttl_s)
-        return holder or await self.claim(case_id, reviewer, ttl_s)  # it expired in between: try again
-
-    async def claimed_by(self, case_ids: Sequence[str]) -> list[str | None]:
-        if not case_ids:
-            return []
-        return cast(list[str | None], await self.redis.mget([self.keys.claim(c) for c in case_ids]))
-
-    async def backlog(self) -> int:
-        """Cases waiting for a reviewer."""
-        return int(await self.redis.zcard(self.keys.reviews))
-
-    async def pending_cases(self, limit: int = 100) -> list[ReviewCase]:
-        """Open cases, most urgent first, then oldest first."""
-        ids = cast(list[str], await self.redis.zrange(self.keys.reviews, 0, limit - 1))
-        if not ids:
-            return []
-        raw = await self.redis.mget([self.keys.case(case_id) for case_id in ids])
-        return [ReviewCase.model_validate_json(item) for item in raw if item]
-
-    async def case(self, case_id: str) -> ReviewCase | None:
-        raw = await self.redis.get(self.keys.case(case_id))
-        return ReviewCase.model_validate_json(raw) if raw else None
-
-    async def resolve(
-        self,
-        case_id: str,
-        reviewer: str,
-        state: CaseState,
-        reply: Reply | None,
-        reason: str | None = None,
-        handover_s: int | None = None,
-    ) -> ReviewCase:
-        """Approve (with the reply to send), reject, or hand over a pending case; exactly one reviewer's
-        action wins. Handing over also keeps the bot out of the conversation for `handover_s` seconds."""
-        key = self.keys.case(case_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if raw is None:
-                        raise KeyError(case_id)
-                    case = ReviewCase.model_validate_json(raw)
-                    if case.state is not CaseState.PENDING:
-                        raise ReviewConflict(f"case {case_id} is already {case.state}")
-                    resolved = case.model_copy(
-                        update={
-                            "state": state,
-                            "resolved_by": reviewer,
-                            "resolved_at": _now(),
-                            "resolution": reply.text if reply else reason,
-                        }
-                    )
-                    message = case.message
-                    state_key = self.keys.state(message.channel, message.id)
-                    current_raw = await pipe.get(state_key)
-                    current = MessageState.model_validate_json(current_raw) if current_raw else None
-                    pipe.multi()
-                    pipe.set(key, resolved.model_dump_json())
-                    pipe.zrem(self.keys.reviews, case_id)
-                    pipe.set(state_key, _moved(message, current, _resolved_state(resolved, current)), ex=self.ttl_s)
-                    if reply is not None:
-                        pipe.xadd(self.keys.outbox, {"m": reply.model_dump_json()})
-                    if state is CaseState.HANDED_OVER:
-                        handover = self.keys.handover(message.channel, message.conversation_id)
-                        pipe.set(handover, reviewer, ex=handover_s or self.ttl_s)
-                        # The platform's own inbox (Chatwoot) hears of it through the sender, durably.
-                        notice = Reply(reply_id=f"o_{case_id}", message=message, text="", origin="handover")
-                        pipe.xadd(self.keys.outbox, {"m": notice.model_dump_json()})
-                    self._learn(pipe, resolved)
-                    self._count(pipe, "resolved")
-                    entry = _audited(
-                        case_id,
-                        reviewer,
-                        state.value,
-                        before=case.draft.text if case.draft else "",
-                        after=reply.text if reply else "",
-                        reason=reason or "",
-                    )
-                    pipe.xadd(self.keys.audit, entry)  # type: ignore[arg-type]
-                    await pipe.execute()
-                    return resolved
-                except WatchError:  # someone else changed the case between our read and write: look again
-                    continue
-
-    def _learn(self, pipe: Pipeline, case: ReviewCase) -> None:
-        """Count how the draft fared, per intent (and, in shadow mode, whether the bot would have agreed)."""
-        intent, outcome, shadow = labels(case)
-        pipe.hincrby(self.keys.learning, f"{intent}|{outcome}", 1)
-        if shadow is not None:
-            pipe.hincrby(self.keys.learning, f"{intent}|shadow_{shadow}", 1)
-
-    async def learning(self) -> dict[str, dict[str, int]]:
-        """Per intent, how many reviewed drafts ended each way (see bot.review.learning)."""
-        raw = cast(dict[str, str], await self.redis.hgetall(self.keys.learning))
-        figures: dict[str, dict[str, int]] = {}
-        for field, count in raw.items():
-            intent, _, outcome = field.rpartition("|")
-            figures.setdefault(intent, {})[outcome] = int(count)
-        return figures
-
-    async def resolved_cases(self, limit: int = 100_000, *, newest_first: bool = False) -> list[ReviewCase]:
-        """Cases reviewers closed, in the audit log's order (oldest first unless `newest_first`)."""
-        read = self.redis.xrevrange if newest_first else self.redis.xrange
-        entries = cast(list[tuple[str, dict[str, str]]], await read(self.keys.audit, count=limit))
-        ids = list(dict.fromkeys(fields["case_id"] for _, fields in entries if fields.get("case_id")))
-        cases = []
-        for start in range(0, len(ids), 500):
-            raw = await self.redis.mget([self.keys.case(case_id) for case_id in ids[start : start + 500]])
-            cases += [ReviewCase.model_validate_json(item) for item in raw if item]
-        return [case for case in cases if case.state is not CaseState.PENDING]
-
-
-def _audited(case_id: str, reviewer: str, action: str, **fields: str) -> dict[str, str]:
-    """One audit entry: who did what to which case, when (the stream is append-only)."""
-    return {"case_id": case_id, "reviewer": reviewer, "action": action, "at": _now().isoformat(), **fields}
-
-
-def _resolved_state(case: ReviewCase, current: MessageState | None) -> dict[str, object]:
-    """The message's new state fields once its case is resolved."""
-    status = {
-        CaseState.APPROVED: Status.PROCESSING,
-        CaseState.REJECTED: Status.REJECTED,
-        CaseState.HANDED_OVER: Status.HANDED_OVER,
-    }[case.state]
-    update: dict[str, object] = {
-        "status": status,
-        "case_id": case.case_id,
-        "reply": case.resolution if case.state is CaseState.APPROVED else None,
-    }
-    if current is None:  # its state expired: rebuild what the case knows
-        update |= {
-            "reasons": case.decision.reasons,
-            "decision": case.decision.action,
-            "intent": case.classification.intent if case.classification else None,
-        }
-    return update

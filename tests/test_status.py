@@ -17,8 +17,9 @@ from redis.asyncio import Redis
 from bot.config import Settings
 from bot.metrics import Metrics, create_metrics
 from bot.models import Action, CaseState, Classification, Decision, Outcome, Priority, Reply, ReviewCase
+from bot.records import this_minute
 from bot.status import age, gather, rates, render, sample
-from bot.store import INBOUND_GROUP, OUTBOX_GROUP, RedisStore, this_minute
+from bot.store import INBOUND_GROUP, OUTBOX_GROUP, RedisStore
 from tests.conftest import ROOT, message
 
 

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.app import REDIS_CONNECTIONS, redis_ctx
+from bot.cases import ReviewConflict
 from bot.config import Settings
 from bot.keys import REDIS, SETTINGS
 from bot.models import (
@@ -26,7 +27,7 @@ from bot.models import (
     ReviewCase,
     Status,
 )
-from bot.store import INBOUND_GROUP, OUTBOX_GROUP, RedisStore, ReviewConflict
+from bot.store import INBOUND_GROUP, OUTBOX_GROUP, RedisStore
 from tests.conftest import message
 
 

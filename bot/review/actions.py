@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 
+from bot.cases import ReviewConflict
 from bot.logs import message_fields
 from bot.metrics import Metrics
 from bot.models import CaseState, Reply, ReviewCase
 from bot.review.learning import labels
-from bot.store import RedisStore, ReviewConflict
+from bot.store import RedisStore
 from bot.worker import stable_id
 
 logger = logging.getLogger(__name__)
