@@ -64,7 +64,7 @@ def describe(run: Run) -> str:
     errors = f" ({others} not 202)" if others else ""
     return (
         f"{run.rate:8.0f} req/s   p50 {percentile(run.latencies, 50):6.2f} ms   "
-        f"p99 {percentile(run.latencies, 99):6.2f} ms{errors}"
+        f"p99 {percentile(run.latencies, 99):6.2f} ms   server CPU {run.cpu_us:5.1f} us/request{errors}"
     )
 
 
@@ -97,9 +97,9 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
         requests = deliveries(prefix)
         results: dict[str, list[Run]] = {"bare": [], "product": []}
         for round_number in range(1, args.rounds + 1):
-            for name, port in (("bare", bare_port), ("product", product_port)):
+            for name, port, child in (("bare", bare_port, bare), ("product", product_port, product)):
                 await load(port, requests, args.connections, 1.0)  # warm-up: connections, caches, scripts
-                run = await load(port, requests, args.connections, args.seconds)
+                run = await load(port, requests, args.connections, args.seconds, child.process.pid)
                 results[name].append(run)
                 print(f"round {round_number}  {name:8} {describe(run)}")
         accepted = await redis.xlen(f"{prefix}:inbound")
@@ -114,15 +114,16 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
     ok = sum(run.statuses.get(202, 0) for run in results["product"])
     print(f"\nmessages in the inbound stream: {accepted} (the product answered 202 to {ok} of them, plus warm-ups)")
     rates = {name: statistics.median(run.rate for run in runs) for name, runs in results.items()}
-    print("\n| server | requests/s (median of rounds) | p50 | p99 |")
-    print("|---|---|---|---|")
+    print("\n| server | requests/s (median of rounds) | p50 | p99 | server CPU per request |")
+    print("|---|---|---|---|---|")
     for name, runs in results.items():
         latencies = [ms for run in runs for ms in run.latencies]
         label = "bare aiohttp handler" if name == "bare" else "product /webhooks/generic"
         print(
-            f"| {label} | {rates[name]:.0f} | {percentile(latencies, 50):.2f} ms | {percentile(latencies, 99):.2f} ms |"
+            f"| {label} | {rates[name]:.0f} | {percentile(latencies, 50):.2f} ms | {percentile(latencies, 99):.2f} ms "
+            f"| {statistics.median(run.cpu_us for run in runs):.0f} us |"
         )
-    print(f"| ratio product / bare (goal >= 0.6) | {rates['product'] / rates['bare']:.2f} | | |")
+    print(f"| ratio product / bare (goal >= 0.6) | {rates['product'] / rates['bare']:.2f} | | | |")
     refused = sum(n for run in results["product"] for status, n in run.statuses.items() if status != 202)
     if refused:
         sys.exit(f"the product refused {refused} requests: the figures above are not of the intake; see its log")

@@ -47,6 +47,12 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def request_bytes(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     """One keep-alive HTTP/1.1 POST, ready to write to the socket."""
     head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
@@ -75,12 +81,18 @@ class Run:
     """What one load run saw: each answered request's latency (ms) and its status."""
 
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the server's, while it ran
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        """The server's CPU per answered request, in microseconds."""
+        return self.cpu_seconds / len(self.latencies) * 1e6 if self.latencies else 0.0
 
 
 class _Connection(asyncio.Protocol):
@@ -125,10 +137,14 @@ class _Connection(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def load(port: int, requests: Iterator[bytes], connections: int, seconds: float) -> Run:
-    """Keep `connections` requests in flight against 127.0.0.1:port for `seconds` (or until requests run out)."""
+async def load(
+    port: int, requests: Iterator[bytes], connections: int, seconds: float, server_pid: int | None = None
+) -> Run:
+    """Keep `connections` requests in flight against 127.0.0.1:port for `seconds` (or until requests run out);
+    with server_pid, also measure the CPU that server used meanwhile."""
     loop = asyncio.get_running_loop()
     run = Run()
+    cpu = cpu_seconds(server_pid) if server_pid else 0.0
     started = time.perf_counter()
     until = started + seconds
     done = [loop.create_future() for _ in range(connections)]
@@ -136,6 +152,8 @@ async def load(port: int, requests: Iterator[bytes], connections: int, seconds: 
         await loop.create_connection(partial(_Connection, requests, run, until, future), "127.0.0.1", port)
     await asyncio.gather(*done)
     run.seconds = time.perf_counter() - started
+    if server_pid:
+        run.cpu_seconds = cpu_seconds(server_pid) - cpu
     return run
 
 

@@ -56,6 +56,17 @@ async def webhook(request: web.Request) -> web.Response:
     return web.json_response({"accepted": accepted, "duplicates": len(fresh) - accepted}, status=202)
 
 
+async def no_such_webhook(request: web.Request) -> web.Response:
+    """Any other method on a channel's webhook, or a path under /webhooks/ that names no channel."""
+    name = request.match_info["path"]
+    if name in request.app[CHANNELS]:
+        allow = "GET, POST"
+        answer = _reject(request, name, 405, "method_not_allowed", f"{request.method} is not allowed: {allow}")
+        answer.headers["Allow"] = allow
+        return answer
+    return _reject(request, "unknown", 404, "unknown_channel", f"no channel named {name!r} is configured")
+
+
 async def handshake(request: web.Request) -> web.Response:
     """GET /webhooks/{channel}: the platform checks it owns the URL (Meta's hub.challenge, X's CRC)."""
     name = request.match_info["channel"]

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from bot.app import BRAND
 from bot.config import Settings
 from bot.keys import STORE, USERS
 from bot.models import Action, CaseState, Classification, Draft, Priority, RiskFlag, Status
 from bot.policy.decide import decide
 from bot.policy.load import load_policy
-from bot.review.pages import PASSAGES
 from bot.review.users import Role
 from tests.conftest import TOKEN, message, open_case
 
@@ -96,7 +96,8 @@ async def test_the_queue_page_lists_and_filters_and_the_case_page_shows_what_a_r
 ) -> None:
     store = client.app[STORE]
     flag = RiskFlag(name="legal_threat", priority="urgent", evidence="my lawyer")
-    passage_id, known = next(iter(client.app[PASSAGES].items()))  # any passage of the demo brand will do
+    known = client.app[BRAND].passages[0]  # any passage of the demo brand will do
+    passage_id = known.id
     loud = message("My lawyer will hear of this", id="m3", channel="x_mention", public=True, followers=90_000)
     await open_case(
         store, loud, intent="legal_threat", priority=Priority.URGENT, flags=(flag,), retrieved=(passage_id,)

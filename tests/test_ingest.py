@@ -84,3 +84,14 @@ async def test_unknown_channel_and_health(client: TestClient) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")  # web-only process: ready once Redis answers
     assert ready.status == 200 and (await ready.json())["status"] == "ready"
+
+
+async def test_a_wrong_method_or_path_under_webhooks_is_a_counted_json_refusal(client: TestClient) -> None:
+    wrong = await client.put("/webhooks/generic", data=b"{}")
+    assert wrong.status == 405 and wrong.headers["Allow"] == "GET, POST"
+    assert (await wrong.json())["error"] == "method_not_allowed"
+    nowhere = await client.post("/webhooks/generic/extra", data=b"{}")
+    assert nowhere.status == 404 and (await nowhere.json())["error"] == "unknown_channel"
+    rejected = "autoresponder_webhook_rejections_total"
+    assert await metric(client, rejected, channel="generic", reason="method_not_allowed") == 1
+    assert await metric(client, rejected, channel="unknown", reason="unknown_channel") == 1

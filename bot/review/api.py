@@ -74,21 +74,21 @@ async def list_reviews(request: web.Request) -> web.Response:
     except ValueError as error:
         return _error(400, "invalid_filter", str(error))
     now = datetime.now(UTC)
-    found = await find(request.app[STORE], filters)
+    found = await find(request.config_dict[STORE], filters)
     return web.json_response({"cases": [case_json(case, now, holder) for case, holder in found]})
 
 
 async def claim(request: web.Request) -> web.Response:
     """POST /api/reviews/{case_id}/claim: take the case for CLAIM_S seconds; 409 if someone else has it."""
     case_id = request.match_info["case_id"]
-    holder = await actions.claim(request.app[STORE], case_id, request[REVIEWER])
+    holder = await actions.claim(request.config_dict[STORE], case_id, request[REVIEWER])
     return web.json_response({"case_id": case_id, "claimed_by": holder, "seconds": actions.CLAIM_S})
 
 
 async def approve(request: web.Request) -> web.Response:
     """POST /api/reviews/{case_id}/approve [{"text": "..."}]: send the draft, or the reviewer's own text."""
     body = await _body(request)
-    app = request.app
+    app = request.config_dict
     case = await actions.approve(
         app[STORE], app[METRICS], request.match_info["case_id"], request[REVIEWER], body.get("text")
     )
@@ -98,7 +98,7 @@ async def approve(request: web.Request) -> web.Response:
 async def reject(request: web.Request) -> web.Response:
     """POST /api/reviews/{case_id}/reject [{"reason": "..."}]: close the case; nothing is sent."""
     body = await _body(request)
-    app = request.app
+    app = request.config_dict
     case = await actions.reject(
         app[STORE], app[METRICS], request.match_info["case_id"], request[REVIEWER], body.get("reason")
     )
@@ -108,7 +108,7 @@ async def reject(request: web.Request) -> web.Response:
 async def hand_over(request: web.Request) -> web.Response:
     """POST /api/reviews/{case_id}/handover [{"reason": "..."}]: people take the conversation; the bot stays out."""
     body = await _body(request)
-    app = request.app
+    app = request.config_dict
     seconds = round(app[SETTINGS].handover_hours * 3600)
     case = await actions.hand_over(
         app[STORE], app[METRICS], request.match_info["case_id"], request[REVIEWER], body.get("reason"), seconds
@@ -119,14 +119,14 @@ async def hand_over(request: web.Request) -> web.Response:
 async def release(request: web.Request) -> web.Response:
     """POST /api/conversations/{channel}/{conversation_id}/release: give a handed-over conversation back."""
     channel, conversation = request.match_info["channel"], request.match_info["conversation_id"]
-    if not await request.app[STORE].release(channel, conversation, request[REVIEWER]):
+    if not await request.config_dict[STORE].release(channel, conversation, request[REVIEWER]):
         return _error(404, "not_found", "that conversation is not handed over")
     return web.json_response({"channel": channel, "conversation_id": conversation, "handed_to": None})
 
 
 async def learning(request: web.Request) -> web.Response:
     """GET /api/learning: per intent, how reviewed drafts fared, and shadow-mode agreement."""
-    return web.json_response({"intents": await request.app[STORE].learning()})
+    return web.json_response({"intents": await request.config_dict[STORE].learning()})
 
 
 async def audit(request: web.Request) -> web.Response:
@@ -138,7 +138,7 @@ async def audit(request: web.Request) -> web.Response:
         return _error(400, "invalid_limit", "limit must be a whole number")
     if not 1 <= limit <= 1000:
         return _error(400, "invalid_limit", "limit must be between 1 and 1000")
-    return web.json_response({"actions": await request.app[STORE].audit_log(limit)})
+    return web.json_response({"actions": await request.config_dict[STORE].audit_log(limit)})
 
 
 def incident_json(incident: Incident) -> dict[str, object]:
@@ -148,7 +148,7 @@ def incident_json(incident: Incident) -> dict[str, object]:
 
 async def incidents(request: web.Request) -> web.Response:
     """GET /api/incidents: the topics the incident brake holds now."""
-    held = await request.app[INCIDENTS].active()
+    held = await request.config_dict[INCIDENTS].active()
     return web.json_response({"incidents": [incident_json(incident) for incident in held.values()]})
 
 
@@ -163,7 +163,7 @@ async def pull_brake(request: web.Request) -> web.Response:
     """POST /api/incidents {"topic", "action", "holding", "reason"}: hold a topic (or change how), admins only."""
     require_admin(request)
     body = await _body(request)
-    app = request.app
+    app = request.config_dict
     try:
         incident = by_hand(
             _text_or_none(body, "topic") or "",
@@ -186,7 +186,7 @@ async def pull_brake(request: web.Request) -> web.Response:
 async def clear_incident(request: web.Request) -> web.Response:
     """DELETE /api/incidents/{topic}: lift the incident on a topic, admins only."""
     require_admin(request)
-    app, topic = request.app, request.match_info["topic"]
+    app, topic = request.config_dict, request.match_info["topic"]
     quiet_s = app[POLICY].decision.incident.window_minutes * 60
     cleared = await app[INCIDENTS].clear(topic, request[REVIEWER], quiet_s)
     if cleared is None:
@@ -198,28 +198,30 @@ async def clear_incident(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     """GET /api/openapi.json: this API, described (no token needed)."""
-    return web.json_response(document(topics(request.app[POLICY])))
+    return web.json_response(document(topics(request.config_dict[POLICY])))
 
 
 async def message_status(request: web.Request) -> web.Response:
     """GET /api/messages/{channel}/{message_id}: where the message is now."""
-    state = await request.app[STORE].message_state(request.match_info["channel"], request.match_info["message_id"])
+    channel, message_id = request.match_info["channel"], request.match_info["message_id"]
+    state = await request.config_dict[STORE].message_state(channel, message_id)
     if state is None:
         return _error(404, "not_found", "no such message")
     return web.json_response(json.loads(state.model_dump_json()))
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/reviews", list_reviews)
-    app.router.add_post("/api/reviews/{case_id}/approve", approve)
-    app.router.add_post("/api/reviews/{case_id}/reject", reject)
-    app.router.add_post("/api/reviews/{case_id}/claim", claim)
-    app.router.add_post("/api/reviews/{case_id}/handover", hand_over)
-    app.router.add_post("/api/conversations/{channel}/{conversation_id}/release", release)
-    app.router.add_get("/api/learning", learning)
-    app.router.add_get("/api/messages/{channel}/{message_id:.+}", message_status)
-    app.router.add_get("/api/audit", audit)
-    app.router.add_get("/api/incidents", incidents)
-    app.router.add_post("/api/incidents", pull_brake)
-    app.router.add_delete("/api/incidents/{topic}", clear_incident)
-    app.router.add_get("/api/openapi.json", openapi)
+    """The API's routes, on the sub-application mounted at /api."""
+    app.router.add_get("/reviews", list_reviews)
+    app.router.add_post("/reviews/{case_id}/approve", approve)
+    app.router.add_post("/reviews/{case_id}/reject", reject)
+    app.router.add_post("/reviews/{case_id}/claim", claim)
+    app.router.add_post("/reviews/{case_id}/handover", hand_over)
+    app.router.add_post("/conversations/{channel}/{conversation_id}/release", release)
+    app.router.add_get("/learning", learning)
+    app.router.add_get("/messages/{channel}/{message_id:.+}", message_status)
+    app.router.add_get("/audit", audit)
+    app.router.add_get("/incidents", incidents)
+    app.router.add_post("/incidents", pull_brake)
+    app.router.add_delete("/incidents/{topic}", clear_incident)
+    app.router.add_get("/openapi.json", openapi)

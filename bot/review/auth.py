@@ -36,17 +36,17 @@ def reviewer_name(token: str) -> str:
 
 async def _by_token(request: web.Request, token: str) -> tuple[str, Role] | None:
     """The name and role behind a token. The shared tokens are ops' own: they act as admins."""
-    shared = request.app[SETTINGS].review_tokens
+    shared = request.config_dict[SETTINGS].review_tokens
     if any(hmac.compare_digest(token.encode(), secret.get_secret_value().encode()) for secret in shared):
         return reviewer_name(token), Role.ADMIN
-    user = await request.app[USERS].by_token(token)
+    user = await request.config_dict[USERS].by_token(token)
     return (user.name, user.role) if user else None
 
 
 async def _by_session(request: web.Request) -> tuple[Session, Role] | None:
     cookie = request.cookies.get(COOKIE)
-    session = await request.app[SESSIONS].get(cookie) if cookie else None
-    user = await request.app[USERS].get(session.name) if session else None
+    session = await request.config_dict[SESSIONS].get(cookie) if cookie else None
+    user = await request.config_dict[USERS].get(session.name) if session else None
     return (session, user.role) if session and user else None
 
 
@@ -61,7 +61,7 @@ async def _csrf_token(request: web.Request) -> str | None:
 
 async def refuse(request: web.Request, kind: str, status: int, reason: str, detail: str) -> web.Response:
     """Count the failure, wait, and say why (as JSON on the API, as text on the desk)."""
-    request.app[METRICS].auth_failures.labels(kind).inc()
+    request.config_dict[METRICS].auth_failures.labels(kind).inc()
     await asyncio.sleep(FAILURE_DELAY_S)
     if not request.path.startswith("/api/"):
         return web.Response(status=status, text=f"{detail}\n")

@@ -73,7 +73,7 @@ def _context(request: web.Request, **values: Any) -> dict[str, Any]:
 
 async def _page(request: web.Request, **values: Any) -> dict[str, Any]:
     """A whole page's values: every page a reviewer sees carries the incidents in force (base.html's banner)."""
-    return _context(request, incidents=list((await request.app[INCIDENTS].active()).values()), **values)
+    return _context(request, incidents=list((await request.config_dict[INCIDENTS].active()).values()), **values)
 
 
 def _back(path: str, **query: str) -> web.HTTPSeeOther:
@@ -86,7 +86,7 @@ async def _queue_values(request: web.Request) -> dict[str, Any]:
         filters = Filters.parse(request.query)
     except ValueError as error:
         raise web.HTTPBadRequest(text=f"{error}\n") from error
-    found = await find(request.app[STORE], filters)
+    found = await find(request.config_dict[STORE], filters)
     now = datetime.now(UTC)
     rows = [(case, holder, seconds_left(case, now)) for case, holder in found]
     return {"rows": rows, "filters": filters, "left": _left, "choices": choices([case for case, _ in found])}
@@ -105,13 +105,13 @@ async def queue_rows(request: web.Request) -> dict[str, Any]:
 
 @aiohttp_jinja2.template("case.html")
 async def case_page(request: web.Request) -> dict[str, Any]:
-    store = request.app[STORE]
+    store = request.config_dict[STORE]
     case = await store.case(request.match_info["case_id"])
     if case is None:
         raise web.HTTPNotFound(text="No such case: it may have expired.\n")
     [holder] = await store.claimed_by([case.case_id])
     conversation = await store.conversation(case.message.channel, case.message.conversation_id)
-    passages = request.app[PASSAGES]
+    passages = request.config_dict[PASSAGES]
     used = [passages[p] for p in case.draft.retrieved if p in passages] if case.draft else []
     return await _page(
         request,
@@ -127,7 +127,7 @@ async def case_page(request: web.Request) -> dict[str, Any]:
 
 async def act(request: web.Request) -> web.StreamResponse:
     """POST /desk/cases/{case_id}: the form's `action` (claim, approve, reject, handover)."""
-    app, case_id, reviewer = request.app, request.match_info["case_id"], request[REVIEWER]
+    app, case_id, reviewer = request.config_dict, request.match_info["case_id"], request[REVIEWER]
     form = await request.post()
     action = form.get("action")
     here = f"{DESK}/cases/{case_id}"
@@ -153,7 +153,7 @@ async def clear_incident(request: web.Request) -> web.StreamResponse:
     """POST /desk/incidents/{topic}/clear: an admin lifts the incident (the form carries the CSRF token)."""
     if request[ROLE] is not Role.ADMIN:
         raise web.HTTPForbidden(text="Only admins can clear an incident.\n")
-    app, topic = request.app, request.match_info["topic"]
+    app, topic = request.config_dict, request.match_info["topic"]
     quiet_s = app[POLICY].decision.incident.window_minutes * 60
     if await app[INCIDENTS].clear(topic, request[REVIEWER], quiet_s) is None:
         raise _back(f"{DESK}/", error=f"No incident holds {topic}: someone may have cleared it already.")
@@ -164,7 +164,7 @@ async def clear_incident(request: web.Request) -> web.StreamResponse:
 
 @aiohttp_jinja2.template("learning.html")
 async def learning_page(request: web.Request) -> dict[str, Any]:
-    figures = await request.app[STORE].learning()
+    figures = await request.config_dict[STORE].learning()
     rows = []
     for intent, counts in sorted(figures.items()):
         reviewed = sum(counts.get(v.value, 0) for v in Verdict)
@@ -178,7 +178,7 @@ async def learning_page(request: web.Request) -> dict[str, Any]:
 async def audit_page(request: web.Request) -> dict[str, Any]:
     if request[ROLE] is not Role.ADMIN:
         raise web.HTTPForbidden(text="The audit log is for admins.\n")
-    return await _page(request, entries=await request.app[STORE].audit_log(200))
+    return await _page(request, entries=await request.config_dict[STORE].audit_log(200))
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -202,24 +202,24 @@ async def login(request: web.Request) -> web.StreamResponse:
     """POST /desk/login: a session cookie for the right name and password; a slow, counted refusal otherwise."""
     form = await request.post()
     if not same(_text(form.get(CSRF_FIELD)), request.cookies.get(LOGIN_CSRF_COOKIE, "") or secrets.token_hex()):
-        request.app[METRICS].auth_failures.labels("csrf").inc()
+        request.config_dict[METRICS].auth_failures.labels("csrf").inc()
         await asyncio.sleep(FAILURE_DELAY_S)
         return _login(request, 403, "The form expired: sign in again.")
-    user = await request.app[USERS].by_password(_text(form.get("name")).strip(), _text(form.get("password")))
+    user = await request.config_dict[USERS].by_password(_text(form.get("name")).strip(), _text(form.get("password")))
     if user is None:
-        request.app[METRICS].auth_failures.labels("password").inc()
+        request.config_dict[METRICS].auth_failures.labels("password").inc()
         await asyncio.sleep(FAILURE_DELAY_S)
         return _login(request, 401, "Wrong name or password.")
-    cookie, _ = await request.app[SESSIONS].open(user.name)
+    cookie, _ = await request.config_dict[SESSIONS].open(user.name)
     target = _text(request.query.get("next"))
     response = web.HTTPSeeOther(target if target.startswith(f"{DESK}/") else f"{DESK}/")
-    set_cookie(response, COOKIE, cookie, round(request.app[SETTINGS].session_hours * 3600), _secure(request))
+    set_cookie(response, COOKIE, cookie, round(request.config_dict[SETTINGS].session_hours * 3600), _secure(request))
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
     raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    await request.app[SESSIONS].close(request.cookies.get(COOKIE, ""))
+    await request.config_dict[SESSIONS].close(request.cookies.get(COOKIE, ""))
     response = web.HTTPSeeOther(f"{DESK}/login")
     response.del_cookie(COOKIE, path="/")
     raise response
@@ -227,7 +227,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 def _secure(request: web.Request) -> bool:
     """Cookies are Secure over HTTPS, and always when BOT_SECURE_COOKIES says TLS ends at a proxy in front."""
-    return request.secure or request.app[SETTINGS].secure_cookies
+    return request.secure or request.config_dict[SETTINGS].secure_cookies
 
 
 def _text(value: object) -> str:
@@ -249,24 +249,24 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 def add_routes(app: web.Application, passages: list[Passage]) -> None:
+    """The desk's routes, on the sub-application mounted at DESK."""
     app[PASSAGES] = {p.id: p for p in passages}
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(HERE / "templates"), undefined=jinja2.StrictUndefined, autoescape=True
     )
+    app.router.add_get("/", queue_page)
+    app.router.add_get("/queue", queue_rows)
+    app.router.add_get("/cases/{case_id}", case_page)
+    app.router.add_post("/cases/{case_id}", act)
+    app.router.add_get("/learning", learning_page)
+    app.router.add_get("/audit", audit_page)
+    app.router.add_post("/incidents/{topic}/clear", clear_incident)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_static("/static", HERE / "static")
 
-    async def to_desk(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound(f"{DESK}/")
 
-    app.router.add_get("/", to_desk)
-    app.router.add_get(DESK, to_desk)
-    app.router.add_get(f"{DESK}/", queue_page)
-    app.router.add_get(f"{DESK}/queue", queue_rows)
-    app.router.add_get(f"{DESK}/cases/{{case_id}}", case_page)
-    app.router.add_post(f"{DESK}/cases/{{case_id}}", act)
-    app.router.add_get(f"{DESK}/learning", learning_page)
-    app.router.add_get(f"{DESK}/audit", audit_page)
-    app.router.add_post(f"{DESK}/incidents/{{topic}}/clear", clear_incident)
-    app.router.add_get(f"{DESK}/login", login_page)
-    app.router.add_post(f"{DESK}/login", login)
-    app.router.add_post(f"{DESK}/logout", logout)
-    app.router.add_static(f"{DESK}/static", HERE / "static")
+async def to_desk(request: web.Request) -> web.StreamResponse:
+    """/ and /desk: the desk's queue."""
+    raise web.HTTPFound(f"{DESK}/")
