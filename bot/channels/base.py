@@ -7,9 +7,10 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
+from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.errors import BadRequest
@@ -60,6 +61,16 @@ def epoch(seconds: float, reason: str, where: str) -> datetime:
         return datetime.fromtimestamp(seconds, UTC)
     except (ValueError, OverflowError, OSError) as error:
         raise BadRequest(reason, f"{where}: {seconds!r} is not a time") from error
+
+
+def inbound(reason: str, **fields: Any) -> InboundMessage:
+    """The message a delivery holds, or BadRequest(reason) naming each field past what the bot keeps: a
+    platform's types admit an id of any length (a JSON number has no bound), InboundMessage does not."""
+    try:
+        return InboundMessage(**fields)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors())
+        raise BadRequest(reason, problems) from error
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from bot.channels.base import MAX_CHARS, Answer, registered
+from bot.channels.base import MAX_CHARS, Answer, inbound, registered
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError, Unauthentic
 from bot.http import retry_after
@@ -185,8 +185,10 @@ class ChatwootChannel:
         username = (contact.additional_attributes or {}).get("username") if contact else None
         sender = message.sender
         handle = username if isinstance(username, str) and username else sender.name or str(sender.id)
-        try:  # a long email can exceed what the bot reads; refused, Chatwoot gives it to its agents
-            inbound = InboundMessage(
+        # a long email can exceed what the bot reads: refused, and Chatwoot gives it to its agents
+        return [
+            inbound(
+                "invalid_event",
                 channel=self.name,
                 id=str(message.id),
                 conversation_id=f"{message.account.id}:{conversation.id}",
@@ -197,9 +199,7 @@ class ChatwootChannel:
                 received_at=received_at,
                 attachments=kinds,
             )
-        except ValidationError as error:
-            raise BadRequest("invalid_event", _problem(error)) from error
-        return [inbound]
+        ]
 
     async def send(self, reply: Reply) -> str | None:
         if len(reply.text) > MAX_CHARS["chatwoot"]:

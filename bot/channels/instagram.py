@@ -25,7 +25,7 @@ import aiohttp
 from pydantic import Field
 
 from bot.channels import meta, meta_messaging
-from bot.channels.base import registered
+from bot.channels.base import inbound, registered
 from bot.channels.meta_messaging import Model
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -108,7 +108,8 @@ class InstagramChannel(meta_messaging.MessagingChannel):
             conversation = LIVE + (comment.media.id if comment.media else comment.id)  # the broadcast's chat
         else:
             conversation = comment.parent_id or comment.id  # the thread: Instagram nests one level
-        return InboundMessage(
+        return inbound(
+            "invalid_delivery",
             channel="instagram_comment",
             id=comment.id,
             conversation_id=conversation,

@@ -17,7 +17,7 @@ import aiohttp
 from pydantic import Field
 
 from bot.channels import meta, meta_messaging
-from bot.channels.base import registered
+from bot.channels.base import inbound, registered
 from bot.channels.meta_messaging import Model
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -84,7 +84,8 @@ class MessengerChannel(meta_messaging.MessagingChannel):
         if comment.from_.id == entry.id or not comment.message.strip():
             return None  # the Page's own comment (its replies too), or a photo or sticker alone
         top_level = comment.parent_id in (None, comment.post_id)
-        return InboundMessage(
+        return inbound(
+            "invalid_delivery",
             channel="facebook_comment",
             id=comment.comment_id,
             conversation_id=comment.comment_id if top_level else str(comment.parent_id),  # the comment thread

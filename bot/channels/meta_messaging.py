@@ -19,7 +19,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels import meta
-from bot.channels.base import Answer, epoch, max_chars, reply_length
+from bot.channels.base import Answer, epoch, inbound, max_chars, reply_length
 from bot.errors import BadRequest, ChannelError
 from bot.models import Author, InboundMessage, Reply
 
@@ -124,7 +124,8 @@ def direct_messages(entry: Entry, surface: str, received_at: datetime) -> list[I
         if not message.text and not kinds:
             continue
         messages.append(
-            InboundMessage(
+            inbound(
+                "invalid_delivery",
                 channel=surface,
                 id=message.mid,
                 conversation_id=f"{entry.id}:{event.sender.id}",

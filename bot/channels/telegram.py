@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.channels.base import Answer, epoch, registered
+from bot.channels.base import Answer, epoch, inbound, registered
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError, Unauthentic
 from bot.http import retry_after
@@ -119,7 +119,8 @@ class TelegramChannel:
         if message.is_topic_message and message.message_thread_id is not None:
             conversation += f":{message.message_thread_id}"
         return [
-            InboundMessage(
+            inbound(
+                "invalid_update",
                 channel=self.name,
                 id=f"{message.chat.id}:{message.message_id}",
                 conversation_id=conversation,

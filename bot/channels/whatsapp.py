@@ -22,7 +22,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels import meta
-from bot.channels.base import Answer, epoch, max_chars, registered
+from bot.channels.base import Answer, epoch, inbound, max_chars, registered
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError
 from bot.models import Author, InboundMessage, Reply
@@ -220,7 +220,8 @@ class WhatsAppChannel:
         address = message.from_ or contact.wa_id or message.from_user_id or contact.user_id
         if author is None or address is None:
             raise BadRequest("invalid_delivery", f"message {message.id}: neither from nor from_user_id")
-        return InboundMessage(
+        return inbound(
+            "invalid_delivery",
             channel=self.name,
             id=message.id,
             conversation_id=f"{value.metadata.phone_number_id}:{address}",

@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 import aiohttp
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from bot.channels.base import Answer, max_chars, registered, reply_length
+from bot.channels.base import Answer, inbound, max_chars, registered, reply_length
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError, Unauthentic
 from bot.http import retry_after
@@ -362,7 +362,8 @@ class XChannel:
         if not text and not kinds:
             return None
         user = tweet.user
-        return InboundMessage(
+        return inbound(
+            "invalid_event",
             channel="x_mention",
             id=tweet.id_str,
             conversation_id=tweet.in_reply_to_status_id_str or tweet.id_str,
@@ -389,7 +390,8 @@ class XChannel:
             if not text and not kinds:
                 continue
             messages.append(
-                InboundMessage(
+                inbound(
+                    "invalid_event",
                     channel="x_dm",
                     id=event.id,
                     conversation_id=create.sender_id,  # the other participant: what the DM send addresses
@@ -423,7 +425,8 @@ class XChannel:
         if not text and not kinds:
             return None
         user = next((user for user in includes.users if user.id == post.author_id), None)
-        return InboundMessage(
+        return inbound(
+            "invalid_event",
             channel="x_mention",
             id=post.id,
             conversation_id=post.conversation_id or post.id,

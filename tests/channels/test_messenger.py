@@ -245,6 +245,12 @@ def test_batched_entries_echoes_receipts_attachments_and_standby(channel: Messen
             "entry.0.messaging.0.sender",
         ),
         (b'{"object": "instagram", "entry": []}', "wrong_object", "/webhooks/messenger takes 'page'"),
+        (  # a page id no platform sends, past what the bot keeps as a conversation id (the fuzzer found it)
+            b'{"object": "page", "entry": [{"id": 1%s, "messaging": [{"sender": {"id": "1"}, "recipient": '
+            b'{"id": "1"}, "timestamp": 1, "message": {"mid": "m1", "text": "hi"}}]}]}' % (b"0" * 300),
+            "invalid_delivery",
+            "conversation_id: String should have at most 256 characters",
+        ),
     ],
 )
 def test_malformed_deliveries_name_the_problem(channel: MessengerChannel, body: bytes, reason: str, named: str) -> None:

@@ -88,6 +88,11 @@ def test_bots_other_updates_photos_and_topics(channel: TelegramChannel) -> None:
     with pytest.raises(BadRequest) as bad:
         channel.parse(b'{"update_id": "x"}', NOW)
     assert bad.value.reason == "invalid_update" and "update_id" in bad.value.detail
+    huge = json.loads(json.dumps(update))
+    huge["message"]["chat"]["id"] = 10**300  # JSON numbers are unbounded; the bot's ids are not
+    with pytest.raises(BadRequest) as bad:
+        channel.parse(json.dumps(huge).encode(), NOW)
+    assert bad.value.reason == "invalid_update" and "conversation_id: String should have at most" in bad.value.detail
 
 
 async def test_a_reply_is_sent_as_a_reply_to_the_customers_message(

@@ -2,8 +2,8 @@
 pending, the others reclaim them, and every message ends with exactly one reply or one review case.
 
 The load goes straight into Redis through RedisStore.enqueue (the web path is the Redis-restart test's): what
-is under test here is the workers' reclaim and exactly-once commit. A part of the load is enqueued before each
-kill, straight into Redis (faster than the workers drain it), so every kill lands mid-batch."""
+is under test here is the workers' reclaim and exactly-once commit. A part of the load is enqueued shortly before
+each kill, straight into Redis (faster than the workers drain it), so every kill lands mid-batch."""
 
 from __future__ import annotations
 
@@ -63,17 +63,18 @@ async def test_workers_killed_at_random_answer_each_message_once(
         return worker
 
     workers = list(await asyncio.gather(new_worker(), new_worker()))
-    # A quarter at once, the rest in a part before each kill: the load outlasts the kills however fast the
-    # workers drain it (a part takes them a few seconds; a new worker starts in about as long).
-    step = -(-(MESSAGES - MESSAGES // 4) // KILLS)
-    parts = [messages[: MESSAGES // 4]] + [messages[i : i + step] for i in range(MESSAGES // 4, MESSAGES, step)]
+    # A fifth at once, then a fifth before each kill, which comes within a second of it: two workers drain
+    # at most ~300 messages a second here, so each kill lands while a part is in hand however fast they are
+    # (with a kill up to 2 s after its part, faster runs found the workers idle).
+    step = -(-MESSAGES // (KILLS + 1))
+    parts = [messages[i : i + step] for i in range(0, MESSAGES, step)]
     try:
         assert all(await store.enqueue(parts[0]))
         await asyncio.sleep(1)
         held = []
         for part in parts[1:]:
             assert all(await store.enqueue(part))
-            await asyncio.sleep(rng.uniform(0.5, 2.0))
+            await asyncio.sleep(rng.uniform(0.1, 1.0))
             victim = rng.randrange(len(workers))
             held.append(await store.pending_count(store.keys.inbound, INBOUND_GROUP))
             assert await workers[victim].stop(signal.SIGKILL) == -signal.SIGKILL
