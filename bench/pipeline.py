@@ -13,8 +13,9 @@ Prints, per phase, messages/s end to end and from the first reply to the last (w
 brand's 3 s coalescing window: a fresh burst's first batch waits that long by design), first-response
 p50/p99 (send to reply, including that window and the queueing of a burst), the raw encoder's texts/s
 measured here on the same texts (the model and the tuned copy of its top layers, nothing else: see
-bench/classify.py), the ratio pipeline/encoder, and the resident memory of each process at start and after
-each phase.
+bench/classify.py), the ratio pipeline/encoder, each process's CPU per message next to the raw encoder's CPU
+per text (what the service spends around the model), and the resident memory of each process at start and
+after each phase.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -36,7 +38,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.classify import raw_rates, texts_from
 from bench.ingest import SECRET
-from bench.load import ROOT, Child, delete_prefix, free_port, generic_delivery, load, percentile, rss_mib, run
+from bench.load import (
+    ROOT,
+    Child,
+    cpu_seconds,
+    delete_prefix,
+    free_port,
+    generic_delivery,
+    load,
+    percentile,
+    rss_mib,
+    run,
+)
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.embedded import EmbeddedRedis
@@ -78,13 +91,15 @@ class Phase:
     rate: float  # messages/s from the first send until both streams are empty
     steady: float  # messages/s from the first reply to the last: without the coalescing window's wait at the start
     replies: int
+    cpu_ms: dict[str, float]  # each process's CPU per message
     first_response: list[float]
 
 
 async def run_phase(
-    name: str, texts: list[str], web_port: int, redis: Redis, prefix: str, receiver: TimedReceiver
+    name: str, texts: list[str], web_port: int, redis: Redis, prefix: str, receiver: TimedReceiver, pids: dict[str, int]
 ) -> Phase:
     sent: dict[str, float] = {}
+    cpu = {process: cpu_seconds(pid) for process, pid in pids.items()}
     started = time.perf_counter()
     run = await load(web_port, deliveries(texts, name, sent), 32, 3600)
     if run.statuses != {202: len(texts)}:
@@ -92,22 +107,27 @@ async def run_phase(
     while not await drained(redis, prefix):
         await asyncio.sleep(0.05)
     seconds = time.perf_counter() - started
+    cpu_ms = {process: (cpu_seconds(pid) - cpu[process]) * 1000 / len(texts) for process, pid in pids.items()}
     arrivals = [receiver.arrivals[m] for m in sent if m in receiver.arrivals]
     latencies = [(receiver.arrivals[m] - sent[m]) * 1000 for m in sent if m in receiver.arrivals]
     steady = len(texts) / (max(arrivals) - min(arrivals)) if len(arrivals) > 1 else 0.0
-    return Phase(name, len(texts) / seconds, steady, len(latencies), latencies)
+    return Phase(name, len(texts) / seconds, steady, len(latencies), cpu_ms, latencies)
 
 
-async def encoder_rate(texts: list[str], cache: Path) -> float:
-    """The raw encoder, as bench/classify.py measures it, at the best of the batch sizes the worker uses."""
+async def encoder_rate(texts: list[str], cache: Path) -> tuple[float, float]:
+    """The raw encoder, as bench/classify.py measures it, at the best of the batch sizes the worker uses; and
+    the CPU it used a text (ms, all its threads), over all those sizes."""
     encoder = TransformersEncoder(default_model_path())
     try:
         policy = load_policy(ROOT / "policies")
         await encoder.in_thread(Classifier.build, encoder, policy, cache, TUNED_LAYERS)
-        rates = await encoder.in_thread(raw_rates, encoder, texts, (32, 16, 32, 64))
+        sizes = (32, 16, 32, 64)
+        cpu = time.process_time()  # this process does nothing else meanwhile
+        rates = await encoder.in_thread(raw_rates, encoder, texts, sizes)
+        cpu_ms = (time.process_time() - cpu) * 1000 / (len(sizes) * min(len(texts), 1000))
     finally:
         encoder.close()
-    return max(rates.values())
+    return max(rates.values()), cpu_ms
 
 
 async def bench(args: argparse.Namespace, work: Path) -> None:
@@ -137,11 +157,14 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
     memory: list[tuple[str, dict[str, float]]] = []
     phases: list[Phase] = []
 
-    def note(when: str, worker: Child) -> None:
-        pids = {"web": children[0].process.pid, "worker": worker.process.pid}
+    def pids(worker: Child) -> dict[str, int]:
+        found = {"web": children[0].process.pid, "worker": worker.process.pid}
         if embedded is not None and embedded.process is not None:
-            pids["redis"] = embedded.process.pid
-        memory.append((when, {name: rss_mib(pid) for name, pid in pids.items()}))
+            found["redis"] = embedded.process.pid
+        return found
+
+    def note(when: str, worker: Child) -> None:
+        memory.append((when, {name: rss_mib(pid) for name, pid in pids(worker).items()}))
 
     try:
         await children[0].wait_ready(f"http://127.0.0.1:{web_port}/readyz")
@@ -152,10 +175,11 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
             await worker.wait_ready(f"http://127.0.0.1:{worker_port}/readyz", timeout_s=600)
             note(f"{drafter} worker ready", worker)
             for name in names:
-                phases.append(await run_phase(name, texts, web_port, redis, prefix, receiver))
+                processes = pids(worker) | {"bench (load, receiver)": os.getpid()}
+                phases.append(await run_phase(name, texts, web_port, redis, prefix, receiver, processes))
                 note(f"after {name}", worker)
             worker.stop()
-        raw = await encoder_rate(texts, args.cache)
+        raw, raw_cpu_ms = await encoder_rate(texts, args.cache)
     finally:
         for child in children:
             child.stop()
@@ -167,10 +191,13 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
         if embedded is not None:
             await embedded.stop()
 
-    report(len(texts), args.llm_delay_ms, phases, raw, memory)
+    report(len(texts), args.llm_delay_ms, phases, (raw, raw_cpu_ms), memory)
 
 
-def report(n: int, delay_ms: int, phases: list[Phase], raw: float, memory: list[tuple[str, dict[str, float]]]) -> None:
+def report(
+    n: int, delay_ms: int, phases: list[Phase], encoder: tuple[float, float], memory: list[tuple[str, dict[str, float]]]
+) -> None:
+    raw, raw_cpu_ms = encoder
     print(f"{n} messages a phase, each a burst; fake model delay {delay_ms} ms")
     print(
         "\n| phase | messages/s | after the window | replies | first response p50 | p99 "
@@ -184,6 +211,13 @@ def report(n: int, delay_ms: int, phases: list[Phase], raw: float, memory: list[
             f"| {p99 / 1000:.2f} s | {phase.rate / raw:.2f} | {phase.steady / raw:.2f} |"
         )
     print(f"| raw encoder (same texts, best batch) | {raw:.0f} texts/s | | | | | goal: offline >= 0.8 | |")
+    processes = list(phases[0].cpu_ms)
+    print("\n| CPU per message (ms) | " + " | ".join(processes) + " | all |")
+    print("|---|" + "---|" * (len(processes) + 1))
+    for phase in phases:
+        cells = " | ".join(f"{phase.cpu_ms[p]:.2f}" for p in processes)
+        print(f"| {phase.name} | {cells} | {sum(phase.cpu_ms.values()):.2f} |")
+    print(f"| raw encoder, a text (all its threads) | | {raw_cpu_ms:.2f} |" + " |" * (len(processes) - 1))
     names = list(memory[0][1])
     print("\n| resident memory (MiB) | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))

@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     claim_idle_ms: int = Field(30_000, gt=0, description="A message pending this long is reclaimed by a worker.")
     worker_batch: int = Field(16, gt=0, le=512, description="Messages read (and embedded) per batch.")
     worker_in_flight: int = Field(
-        4, gt=0, le=64, description="Batches a worker has in hand: later ones are embedded while earlier ones draft."
+        8, gt=0, le=64, description="Batches a worker has in hand: later ones are embedded while earlier ones draft."
     )
     max_deliveries: int = Field(5, gt=0, description="Attempts at one message before it is dead-lettered.")
     send_attempts: int = Field(5, gt=0, description="Delivery attempts of one reply before it goes to review.")
