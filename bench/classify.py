@@ -11,6 +11,9 @@ example utterances from policies/intents.yaml are used.
 
 from __future__ import annotations
 
+import bot  # noqa: F401  first: bot/__init__.py sets torch's OpenMP spinning, read once when torch loads
+
+# isort: split
 import argparse
 import asyncio
 import statistics
