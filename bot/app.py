@@ -122,7 +122,6 @@ def build_composer(
 
 
 BRAND = web.AppKey("brand", Brand)
-REDIS_CONNECTIONS = 100  # per process
 TASKS = web.AppKey("tasks", set[asyncio.Task[None]])
 WORKERS = web.AppKey("workers", bool)
 
@@ -139,7 +138,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     # A bounded pool whose callers wait for a free connection: redis-py's default pool raises once 100 are in
     # use, which a worker's concurrent batches and deliveries can reach under a burst.
     pool = BlockingConnectionPool.from_url(
-        url, decode_responses=True, health_check_interval=30, max_connections=REDIS_CONNECTIONS, timeout=10
+        url, decode_responses=True, health_check_interval=30, max_connections=settings.redis_connections, timeout=10
     )
     redis = Redis.from_pool(pool)
     app[REDIS] = redis

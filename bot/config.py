@@ -30,6 +30,9 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(None, description="Redis server URL; unset: start an embedded Redis in data_dir.")
     redis_prefix: str = Field("bot", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
+    redis_connections: int = Field(
+        100, gt=0, description="Redis connections a process may open; past that, callers wait (up to 10 s) for one."
+    )
     data_dir: Path = Field(Path("data"), description="Embedded Redis files and trained-model caches.")
     policies_dir: Path = Field(Path("policies"), description="Intents, risk lexicon and decision policy (YAML).")
     prompts_dir: Path = Field(Path("prompts"), description="Persona, prompt templates, knowledge base, answers.")

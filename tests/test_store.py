@@ -10,7 +10,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot.app import REDIS_CONNECTIONS, redis_ctx
+from bot.app import redis_ctx
 from bot.cases import ReviewConflict
 from bot.config import Settings
 from bot.keys import REDIS, SETTINGS
@@ -175,10 +175,9 @@ async def test_the_services_redis_pool_makes_callers_wait_for_a_connection_rathe
     try:
         redis = app[REDIS]
         # More callers than connections, each holding one for a moment (a blocking read with nothing to read).
-        blocked = [
-            redis.blpop([f"{settings.redis_prefix}:nothing"], timeout=0.2) for _ in range(REDIS_CONNECTIONS + 20)
-        ]
-        assert await asyncio.gather(*blocked) == [None] * (REDIS_CONNECTIONS + 20)
+        callers = settings.redis_connections + 20
+        blocked = [redis.blpop([f"{settings.redis_prefix}:nothing"], timeout=0.2) for _ in range(callers)]
+        assert await asyncio.gather(*blocked) == [None] * callers
     finally:
         await anext(context, None)  # the rest of the context: closes the pool
 
