@@ -63,14 +63,18 @@ def epoch(seconds: float, reason: str, where: str) -> datetime:
         raise BadRequest(reason, f"{where}: {seconds!r} is not a time") from error
 
 
+def problems(error: ValidationError) -> str:
+    """Every field a validation refused, and why: `author.handle: Field required; created_at: ...`."""
+    return "; ".join(f"{'.'.join(str(part) for part in e['loc']) or 'body'}: {e['msg']}" for e in error.errors())
+
+
 def inbound(reason: str, **fields: Any) -> InboundMessage:
     """The message a delivery holds, or BadRequest(reason) naming each field past what the bot keeps: a
     platform's types admit an id of any length (a JSON number has no bound), InboundMessage does not."""
     try:
         return InboundMessage(**fields)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise BadRequest(reason, problems) from error
+        raise BadRequest(reason, problems(error)) from error
 
 
 @dataclass(frozen=True)

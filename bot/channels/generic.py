@@ -11,7 +11,7 @@ import aiohttp
 import pydantic_core
 from pydantic import ValidationError
 
-from bot.channels.base import Answer, registered
+from bot.channels.base import Answer, problems, registered
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, Unauthentic
 from bot.http import retry_after
@@ -82,10 +82,7 @@ class GenericChannel:
                     InboundMessage.model_validate(fields | {"channel": self.name, "received_at": received_at})
                 )
             except ValidationError as error:
-                problems = "; ".join(
-                    f"{'.'.join(str(part) for part in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
-                )
-                raise BadRequest("invalid_message", where + problems) from error
+                raise BadRequest("invalid_message", where + problems(error)) from error
         return messages
 
     async def send(self, reply: Reply) -> str | None:
