@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -20,8 +19,6 @@ from bot.policy.decide import attachment_only, decide, ignore_reasons
 from bot.policy.hours import after_working_time
 from bot.policy.incident import Incident, applicable, holding_due
 from bot.policy.schema import BrandPolicy
-
-logger = logging.getLogger(__name__)
 
 
 class Pipeline:
@@ -88,8 +85,6 @@ class Pipeline:
             self.metrics.decisions.labels(decision.action.value, cls.intent).inc()
             for reason in decision.reasons:
                 self.metrics.decision_rules.labels(decision.action.value, reason.split(":", 1)[0]).inc()
-            verdict = {"intent": cls.intent, "confidence": round(cls.confidence, 2), "sentiment": cls.sentiment}
-            logger.info("decided", extra=verdict | {"action": decision.action.value, "reasons": list(decision.reasons)})
             holding = None
             incident = holding_due(applicable(incidents, cls.intent), context)
             if decision.holding and incident is not None:  # the incident's agreed words, in working hours too

@@ -69,6 +69,21 @@ def effects(outcome: Outcome, now: datetime) -> tuple[Reply | None, ReviewCase |
     return None, None
 
 
+def verdict(outcome: Outcome, reply: Reply | None, case: ReviewCase | None) -> dict[str, object]:
+    """What a committed message's log line says of it: how it was read, what was decided and why, and the ids
+    of its effects (one line a message: the worker's hottest, so the decision is not logged on its own)."""
+    cls, decision = outcome.classification, outcome.decision
+    return {
+        "intent": cls.intent,
+        "confidence": round(cls.confidence, 2),
+        "sentiment": cls.sentiment,
+        "action": decision.action.value,
+        "reasons": list(decision.reasons),
+        "reply_id": reply.reply_id if reply else None,
+        "case_id": case.case_id if case else None,
+    }
+
+
 def _keys(entries: list[Entry]) -> list[str]:
     """The keys of the messages a batch of either stream is about, for its log line."""
     keys = []
@@ -336,9 +351,7 @@ class Worker(Consumer):
         for (_, outcome, reply, case), first in zip(finished, firsts, strict=True):
             if first:
                 fresh.append(outcome.classification)
-            ids = {"reply_id": reply.reply_id if reply else None, "case_id": case.case_id if case else None}
-            action = {"action": outcome.decision.action.value}
-            logger.info("committed", extra=message_fields(outcome.message) | action | ids)
+            logger.info("committed", extra=message_fields(outcome.message) | verdict(outcome, reply, case))
         self.metrics.stage_duration.labels("commit").observe(time.perf_counter() - started)
         await watch(self.incidents, fresh, self.pipeline.policy, self.metrics, datetime.now(UTC))
 
