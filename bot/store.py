@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from enum import Enum
+from typing import TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -31,6 +32,7 @@ from bot.models import (
 )
 from bot.records import RATE_TTL_S, Keys, moved, now, state_record, tally, this_minute
 
+T = TypeVar("T")
 INBOUND_GROUP = "workers"
 OUTBOX_GROUP = "senders"
 HISTORY_TURNS = 20
@@ -62,6 +64,22 @@ if fresh > 0 then
 end
 return flags
 """
+# Just before a send: a reply already delivered (its done key) is not sent again; else it is marked as being sent,
+# unless an earlier attempt's mark is still there. KEYS: (done, sending) per reply; ARGV: the TTL, then the
+# consumer per reply. Returns 2 (delivered), 1 (clear to send) or 0 (in doubt) per reply.
+_BEGIN = """
+local out = {}
+for i = 1, #KEYS / 2 do
+  if redis.call('EXISTS', KEYS[2 * i - 1]) == 1 then
+    out[i] = 2
+  elseif redis.call('SET', KEYS[2 * i], ARGV[i + 1], 'NX', 'EX', ARGV[1]) then
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
 # GCRA: KEYS[1] holds when the next send is theoretically due (ms, Redis's clock); ARGV: interval, burst (ms).
 _PACE = """
 local t = redis.call('TIME')
@@ -71,6 +89,14 @@ local interval = tonumber(ARGV[1])
 redis.call('SET', KEYS[1], due + interval, 'PX', due + interval - now + 1000)
 return math.max(0, due - now - tonumber(ARGV[2]))
 """
+
+
+class Begun(Enum):
+    """What begin_send found: the reply may go out, went out before (a crash lost its ack), or is in doubt."""
+
+    IN_DOUBT = 0
+    CLEAR = 1
+    DELIVERED = 2
 
 
 @dataclass(frozen=True)
@@ -93,8 +119,8 @@ class _Step:
     effects: Effects
 
 
-def _flags(flags: list[bool], start: int, stop: int) -> list[bool]:
-    return flags[start:stop]
+def _rows(out: list[T], start: int, stop: int) -> list[T]:
+    return out[start:stop]
 
 
 class RedisStore(ReviewCases):
@@ -105,8 +131,13 @@ class RedisStore(ReviewCases):
         super().__init__(redis, Keys(prefix), ttl_s)
         self._enqueue = redis.register_script(_ENQUEUE)
         self._pace_script = redis.register_script(_PACE)
-        self._intake = MicroBatcher(self._enqueue_now, _flags, MAX_ENQUEUE, "enqueue")
-        self._steps = MicroBatcher(self._finish, _flags, MAX_STEPS, "finish")
+        self._begin_script = redis.register_script(_BEGIN)
+        # Concurrent callers share a round trip (see batching.py): messages at intake, finished steps, a
+        # sender's deliveries beginning, and state reads (a delivery reads its message's state).
+        self._intake = MicroBatcher(self._enqueue_now, _rows, MAX_ENQUEUE, "enqueue")
+        self._steps = MicroBatcher(self._finish, _rows, MAX_STEPS, "finish")
+        self._begins = MicroBatcher(self._begin_now, _rows, MAX_STEPS, "begin-send")
+        self._states = MicroBatcher(self._states_now, _rows, MAX_STEPS, "states")
 
     async def setup(self) -> None:
         """Create both consumer groups; an existing group is fine, any other error is not."""
@@ -262,10 +293,18 @@ class RedisStore(ReviewCases):
 
         return await self._once(stream, group, entry.entry_id, f"dead:{key}", effects)
 
-    async def begin_send(self, reply_id: str, consumer: str) -> bool:
-        """Record that a reply is about to go out; False if an earlier attempt began and never finished (its
-        sender died mid-send: the platform may or may not have the reply)."""
-        return bool(await self.redis.set(self.keys.sending(reply_id), consumer, nx=True, ex=self.ttl_s))
+    async def begin_send(self, reply_id: str, consumer: str) -> Begun:
+        """Record that a reply is about to go out (CLEAR), unless it was delivered before (DELIVERED: its sender
+        died before acking it) or an earlier attempt began and never finished (IN_DOUBT: its sender died
+        mid-send, and the platform may or may not have the reply). Concurrent deliveries share one call."""
+        return (await self._begins.submit([(reply_id, consumer)]))[0]
+
+    async def _begin_now(self, sends: list[tuple[str, str]]) -> list[Begun]:
+        keys = [
+            key for reply_id, _ in sends for key in (self.keys.done(f"reply:{reply_id}"), self.keys.sending(reply_id))
+        ]
+        answers = await self._begin_script(keys=keys, args=[self.ttl_s, *(consumer for _, consumer in sends)])
+        return [Begun(int(answer)) for answer in answers]
 
     async def send_failed(self, reply_id: str) -> None:
         """The platform refused the attempt: nothing went out, the next attempt may begin."""
@@ -294,9 +333,6 @@ class RedisStore(ReviewCases):
             tally(pipe, self.keys, "sent")
 
         return await self._once(self.keys.outbox, OUTBOX_GROUP, entry_id, f"reply:{reply.reply_id}", effects)
-
-    async def is_done(self, key: str) -> bool:
-        return bool(await self.redis.exists(self.keys.done(key)))
 
     async def ack(self, stream: str, group: str, entry_id: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -346,8 +382,12 @@ class RedisStore(ReviewCases):
     # -- reading state --------------------------------------------------------------------------------------
 
     async def message_state(self, channel: str, message_id: str) -> MessageState | None:
-        raw = await self.redis.get(self.keys.state(channel, message_id))
-        return MessageState.model_validate_json(raw) if raw else None
+        """A message's state (None once forgotten); concurrent reads share one MGET."""
+        return (await self._states.submit([(channel, message_id)]))[0]
+
+    async def _states_now(self, messages: list[tuple[str, str]]) -> list[MessageState | None]:
+        raws = await self.redis.mget([self.keys.state(channel, message_id) for channel, message_id in messages])
+        return [MessageState.model_validate_json(raw) if raw else None for raw in raws]
 
     async def conversation(self, channel: str, conversation_id: str) -> Context:
         return (await self.conversations([(channel, conversation_id)]))[0]

@@ -31,7 +31,7 @@ from bot.logs import log_context, message_fields
 from bot.metrics import Metrics
 from bot.models import Action, Decision, Draft, InboundMessage, Outcome, Priority, Reply, ReviewCase
 from bot.pipeline import Pipeline
-from bot.store import INBOUND_GROUP, OUTBOX_GROUP, Entry, RedisStore
+from bot.store import INBOUND_GROUP, OUTBOX_GROUP, Begun, Entry, RedisStore
 
 logger = logging.getLogger(__name__)
 
@@ -395,9 +395,6 @@ class Sender(Consumer):
 
     async def _deliver(self, entry: Entry, reply: Reply) -> None:
         surface = reply.message.channel
-        if await self.store.is_done(f"reply:{reply.reply_id}"):  # delivered before a crash lost the ack
-            await self.store.ack(self.stream, self.group, entry.entry_id)
-            return
         error = await self._attempts(entry, reply)
         if reply.origin == "handover":  # the case is closed either way; the platform's inbox may not know
             if error is not None:
@@ -454,7 +451,10 @@ class Sender(Consumer):
         rate = self.settings.send_rate.get(reply.message.channel)
         if rate is not None:
             await self._wait(entry, await self.store.pace(reply.message.channel, rate))
-        if not await self.store.begin_send(reply.reply_id, self.consumer) and not channel.resend_safe:
+        begun = await self.store.begin_send(reply.reply_id, self.consumer)
+        if begun is Begun.DELIVERED:  # before a crash lost its ack: delivered() only acks it now
+            return
+        if begun is Begun.IN_DOUBT and not channel.resend_safe:
             raise ChannelError(
                 "an earlier attempt stopped mid-send: the platform may already show this reply; check before sending",
                 retryable=False,

@@ -28,7 +28,7 @@ from bot.models import (
     ReviewCase,
     Status,
 )
-from bot.store import INBOUND_GROUP, RedisStore
+from bot.store import INBOUND_GROUP, Begun, RedisStore
 from bot.worker import Sender, stable_id
 from tests.channels.fake_chatwoot import FakeChatwoot
 from tests.conftest import SECRET, message
@@ -97,7 +97,7 @@ async def test_a_reply_whose_sender_died_mid_send_goes_to_a_person_not_out_twice
 ) -> None:
     msg = telegram_message("Do you ship to Ireland?", 1)
     reply = reply_to(msg)
-    assert await store.begin_send(reply.reply_id, "dead-sender")  # recorded before; the sender died in the send
+    assert await store.begin_send(reply.reply_id, "dead-sender") is Begun.CLEAR  # the sender then died in the send
     await redis.xadd(store.keys.outbox, {"m": reply.model_dump_json()})
     async with aiohttp.ClientSession() as session:
         channel = TelegramChannel(TOKEN, "secret", await telegram.start(), session)
@@ -113,7 +113,7 @@ async def test_a_receiver_that_dedups_gets_the_in_doubt_reply_again(
 ) -> None:
     msg = message("Do you ship to Ireland?", id="g1")
     reply = reply_to(msg)
-    assert await store.begin_send(reply.reply_id, "dead-sender")
+    assert await store.begin_send(reply.reply_id, "dead-sender") is Begun.CLEAR
     await redis.xadd(store.keys.outbox, {"m": reply.model_dump_json()})
     async with aiohttp.ClientSession() as session:
         channel = GenericChannel(SECRET.encode(), await receiver.start(), session)

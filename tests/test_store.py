@@ -27,7 +27,7 @@ from bot.models import (
     ReviewCase,
     Status,
 )
-from bot.store import INBOUND_GROUP, OUTBOX_GROUP, RedisStore
+from bot.store import INBOUND_GROUP, OUTBOX_GROUP, Begun, RedisStore
 from tests.conftest import message
 
 
@@ -216,13 +216,23 @@ async def test_review_queue_order_and_one_winner(store: RedisStore, redis: Redis
     assert [c.case_id for c in await store.pending_cases()] == ["cc", "ca"]
 
 
+async def test_concurrent_sends_begin_together_each_told_where_it_stands(store: RedisStore, redis: Redis) -> None:
+    assert await store.begin_send("r-doubt", "dead-sender") is Begun.CLEAR  # that sender died mid-send
+    begun = await asyncio.gather(*(store.begin_send(reply_id, "s1") for reply_id in ["r-doubt", "r-a", "r-b", "r-c"]))
+    assert begun == [Begun.IN_DOUBT, Begun.CLEAR, Begun.CLEAR, Begun.CLEAR]  # one script call for the four
+    assert await redis.get(store.keys.sending("r-a")) == "s1"
+    states = await asyncio.gather(*(store.message_state("generic", m) for m in ["none-1", "none-2"]))
+    assert states == [None, None]
+
+
 async def test_delivery_is_recorded_once(store: RedisStore, redis: Redis) -> None:
     out = outcome("q", Action.AUTO_SEND, id="m1")
     reply = Reply(reply_id="r1", message=out.message, text="Answer", origin="bot")
     await redis.xadd(store.keys.outbox, {"m": reply.model_dump_json()})
     [entry] = await store.read(store.keys.outbox, OUTBOX_GROUP, "s1", 10, 100)
+    assert await store.begin_send("r1", "s1") is Begun.CLEAR
     assert await store.delivered(entry.entry_id, reply)
-    assert await store.is_done("reply:r1")
+    assert await store.begin_send("r1", "s2") is Begun.DELIVERED  # its ack lost, it is not sent again
     assert not await store.delivered(entry.entry_id, reply)
     context = await store.conversation("generic", out.message.conversation_id)
     assert [(t.role, t.text) for t in context.turns] == [("brand", "Answer")]
