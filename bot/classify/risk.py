@@ -123,9 +123,10 @@ class RiskDetector:
         """Flags for `text`; `probabilities` is the intent model's row for it (columns as `intent_labels`)."""
         flags = []
         lowered = text.lower()
+        row = probabilities.tolist() if probabilities is not None else None  # plain floats: cheap to index
         for rule in self._rules:
             # The words a pattern matched are the clearest evidence for a reviewer; else the model's reading.
-            evidence = _matched(rule.pattern, text, lowered) or self._resembles(rule, probabilities)
+            evidence = _matched(rule.pattern, text, lowered) or self._resembles(rule, row)
             if evidence:
                 flags.append(RiskFlag(name=rule.name, priority=rule.priority, evidence=evidence))
         card = card_number(text)
@@ -135,10 +136,10 @@ class RiskDetector:
             flags.append(RiskFlag(name=PII, priority=self._pii_priority, evidence=card))
         return tuple(flags)
 
-    def _resembles(self, rule: _Rule, probabilities: np.ndarray | None) -> str | None:
-        if probabilities is None or not rule.intents:
+    def _resembles(self, rule: _Rule, row: list[float] | None) -> str | None:
+        if row is None or not rule.intents:
             return None
-        if float(probabilities[list(rule.intents)].sum()) < rule.resemblance:
+        if sum(row[i] for i in rule.intents) < rule.resemblance:
             return None
-        top = max(rule.intents, key=lambda i: probabilities[i])
-        return f"reads like {self._labels[top]} (p={probabilities[top]:.2f})"
+        top = max(rule.intents, key=row.__getitem__)
+        return f"reads like {self._labels[top]} (p={row[top]:.2f})"
