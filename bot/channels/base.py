@@ -31,6 +31,7 @@ MAX_CHARS = {
     "chatwoot": 150_000,
     "generic": 4_096,
 }
+MAX_PROBLEMS = 10  # fields a 400 lists: a list of a thousand bad items needs no thousand-line answer
 _URL = re.compile(r"https?://\S+")  # bare domains are counted as text: longer or equal, never less
 _X_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))  # code points X counts once; others twice
 
@@ -63,9 +64,17 @@ def epoch(seconds: float, reason: str, where: str) -> datetime:
         raise BadRequest(reason, f"{where}: {seconds!r} is not a time") from error
 
 
-def problems(error: ValidationError) -> str:
-    """Every field a validation refused, and why: `author.handle: Field required; created_at: ...`."""
-    return "; ".join(f"{'.'.join(str(part) for part in e['loc']) or 'body'}: {e['msg']}" for e in error.errors())
+def problems(error: ValidationError, where: str = "") -> str:
+    """Every field a validation refused, and why, each path under `where` (the part of the delivery that was
+    validated): `author.handle: Field required; created_at: ...`; past MAX_PROBLEMS, how many more."""
+    found = error.errors()
+    listed = [
+        f"{'.'.join([where, *(str(part) for part in e['loc'])]).strip('.') or 'body'}: {e['msg']}"
+        for e in found[:MAX_PROBLEMS]
+    ]
+    if len(found) > MAX_PROBLEMS:
+        listed.append(f"and {len(found) - MAX_PROBLEMS} more")
+    return "; ".join(listed)
 
 
 def inbound(reason: str, **fields: Any) -> InboundMessage:

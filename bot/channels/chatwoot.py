@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from bot.channels.base import MAX_CHARS, Answer, inbound, registered
+from bot.channels.base import MAX_CHARS, Answer, inbound, problems, registered
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError, Unauthentic
 from bot.http import retry_after
@@ -100,11 +100,6 @@ def signature(secret: bytes, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.digest(secret, timestamp.encode() + b"." + body, "sha256").hex()
 
 
-def _problem(error: ValidationError) -> str:
-    problem = error.errors()[0]
-    return f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}"
-
-
 @registered
 class ChatwootChannel:
     name = "chatwoot"
@@ -171,7 +166,7 @@ class ChatwootChannel:
                 return []  # message_updated, conversation_opened/resolved, webwidget_triggered
             message = _Message.model_validate_json(body)
         except ValidationError as error:
-            raise BadRequest("invalid_event", _problem(error)) from error
+            raise BadRequest("invalid_event", problems(error)) from error
         conversation = message.conversation
         if message.message_type != "incoming" or message.private or conversation.status != "pending":
             return []

@@ -19,7 +19,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels import meta
-from bot.channels.base import Answer, epoch, inbound, max_chars, reply_length
+from bot.channels.base import Answer, epoch, inbound, max_chars, problems, reply_length
 from bot.errors import BadRequest, ChannelError
 from bot.models import Author, InboundMessage, Reply
 
@@ -83,13 +83,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def validated(model: type[M], data: Any, where: str) -> M:
-    """`data` as `model`, or BadRequest naming the first bad field (prefixed with `where`)."""
+    """`data` as `model`, or BadRequest naming the bad fields (under `where`)."""
     try:
         return model.model_validate_json(data) if isinstance(data, bytes) else model.model_validate(data)
     except ValidationError as error:
-        problem = error.errors()[0]
-        path = ".".join([where, *(str(part) for part in problem["loc"])]).strip(".") or "body"
-        raise BadRequest("invalid_delivery", f"{path}: {problem['msg']}") from error
+        raise BadRequest("invalid_delivery", problems(error, where)) from error
 
 
 def read(body: bytes, expected: str, webhook: str) -> Delivery:

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.channels.base import Answer, epoch, inbound, registered
+from bot.channels.base import Answer, epoch, inbound, problems, registered
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError, Unauthentic
 from bot.http import retry_after
@@ -108,9 +108,7 @@ class TelegramChannel:
         try:
             update = _Update.model_validate_json(body)
         except ValidationError as error:
-            problem = error.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"]) or "body"
-            raise BadRequest("invalid_update", f"{where}: {problem['msg']}") from error
+            raise BadRequest("invalid_update", problems(error)) from error
         message = update.message or update.business_message
         if message is None or message.from_ is None or message.from_.is_bot:
             return []

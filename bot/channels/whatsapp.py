@@ -22,7 +22,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels import meta
-from bot.channels.base import Answer, epoch, inbound, max_chars, registered
+from bot.channels.base import Answer, epoch, inbound, max_chars, problems, registered
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError
 from bot.models import Author, InboundMessage, Reply
@@ -115,12 +115,6 @@ class _Sent(_Model):
     messages: list[_SentMessage] = Field(min_length=1)
 
 
-def _invalid(error: ValidationError, where: str = "") -> BadRequest:
-    problem = error.errors()[0]
-    path = ".".join([where, *(str(part) for part in problem["loc"])]).strip(".") or "body"
-    return BadRequest("invalid_delivery", f"{path}: {problem['msg']}")
-
-
 def _sender(contacts: list[_Contact], message: _Message) -> _Contact:
     """The contacts[] entry of a message's author (it carries the name); an empty one if Meta sent none."""
     for contact in contacts:
@@ -192,7 +186,7 @@ class WhatsAppChannel:
         try:
             delivery = _Delivery.model_validate_json(body)
         except ValidationError as error:
-            raise _invalid(error) from error
+            raise BadRequest("invalid_delivery", problems(error)) from error
         if delivery.object != OBJECT:
             raise BadRequest("invalid_delivery", f"object: {delivery.object!r} is not {OBJECT!r}")
         found = []
@@ -203,7 +197,7 @@ class WhatsAppChannel:
                 try:
                     value = _Value.model_validate(change.value)
                 except ValidationError as error:
-                    raise _invalid(error, f"entry.{e}.changes.{c}.value") from error
+                    raise BadRequest("invalid_delivery", problems(error, f"entry.{e}.changes.{c}.value")) from error
                 self._log_failures(value)
                 found += [self._message(value, message, received_at) for message in value.messages]
         return [message for message in found if message is not None]

@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 import aiohttp
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from bot.channels.base import Answer, inbound, max_chars, registered, reply_length
+from bot.channels.base import Answer, inbound, max_chars, problems, registered, reply_length
 from bot.config import Settings
 from bot.errors import BadRequest, ChannelError, ConfigError, Unauthentic
 from bot.http import retry_after
@@ -217,9 +217,7 @@ def _validate(model: type[M], value: object, where: str) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as error:
-        problem = error.errors()[0]
-        path = ".".join([where, *(str(part) for part in problem["loc"])]).strip(".") or "body"
-        raise BadRequest("invalid_event", f"{path}: {problem['msg']}") from error
+        raise BadRequest("invalid_event", problems(error, where)) from error
 
 
 def _without(text: str, links: Iterable[str]) -> str:

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import aiohttp
 import pytest
+from pydantic import BaseModel, ValidationError
 
+from bot.channels.base import MAX_PROBLEMS, problems
 from bot.channels.generic import GenericChannel, sign
 from bot.errors import BadRequest, ChannelError
 from bot.models import Reply
@@ -85,3 +87,14 @@ async def test_send_signs_the_reply_and_maps_failures(receiver: Receiver) -> Non
         with pytest.raises(ChannelError) as caught:
             await unreachable.send(reply)
         assert caught.value.retryable
+
+
+def test_a_refusal_names_each_field_under_its_place_and_stops_at_ten() -> None:
+    class Batch(BaseModel):
+        ids: list[int]
+
+    with pytest.raises(ValidationError) as refused:
+        Batch.model_validate({"ids": [f"x{i}" for i in range(13)]})
+    listed = problems(refused.value, "entry.0").split("; ")
+    assert listed[0].startswith("entry.0.ids.0: Input should be a valid integer") and len(listed) == MAX_PROBLEMS + 1
+    assert listed[-1] == "and 3 more"

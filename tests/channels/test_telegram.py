@@ -88,6 +88,12 @@ def test_bots_other_updates_photos_and_topics(channel: TelegramChannel) -> None:
     with pytest.raises(BadRequest) as bad:
         channel.parse(b'{"update_id": "x"}', NOW)
     assert bad.value.reason == "invalid_update" and "update_id" in bad.value.detail
+    broken = json.loads(json.dumps(update))
+    broken["message"]["chat"]["id"] = "not a number"
+    broken["message"]["date"] = "not a time"
+    with pytest.raises(BadRequest) as bad:
+        channel.parse(json.dumps(broken).encode(), NOW)
+    assert "message.date: " in bad.value.detail and "; message.chat.id: " in bad.value.detail  # each field named
     huge = json.loads(json.dumps(update))
     huge["message"]["chat"]["id"] = 10**300  # JSON numbers are unbounded; the bot's ids are not
     with pytest.raises(BadRequest) as bad:
