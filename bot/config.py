@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     worker_in_flight: int = Field(
         8, gt=0, le=64, description="Batches a worker has in hand: later ones are embedded while earlier ones draft."
     )
+    send_in_flight: int = Field(
+        64, gt=0, le=4096, description="Replies a worker's sender delivers at once (each waits for its platform)."
+    )
     max_deliveries: int = Field(5, gt=0, description="Attempts at one message before it is dead-lettered.")
     send_attempts: int = Field(5, gt=0, description="Delivery attempts of one reply before it goes to review.")
     send_backoff_s: float = Field(1.0, ge=0, description="First retry delay of a delivery; doubles each time.")

@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 READ_BLOCK_MS = 1000
 ORDER_DEPTH = 64  # a conversation's unfinished messages looked at per batch
-IN_FLIGHT_BATCHES = 4  # a sender delivers up to this many batches' replies at once
 
 
 def stable_id(prefix: str, key: str) -> str:
@@ -139,6 +138,10 @@ class Consumer(ABC):
             self.in_flight[entry.entry_id] = task
         task.add_done_callback(partial(self._done, [entry.entry_id for entry in entries]))
 
+    def wanted(self) -> int:
+        """How many entries to read (or reclaim) next."""
+        return self.settings.worker_batch
+
     async def room(self, most: int) -> None:
         """Wait until fewer than `most` entries are in hand."""
         while len(self.in_flight) >= most:
@@ -176,7 +179,7 @@ class Consumer(ABC):
                 entries: list[Entry] = []
                 if time.monotonic() >= next_reclaim:
                     entries = await self.store.reclaim(
-                        self.stream, self.group, self.consumer, self.settings.claim_idle_ms, self.settings.worker_batch
+                        self.stream, self.group, self.consumer, self.settings.claim_idle_ms, self.wanted()
                     )
                     next_reclaim = time.monotonic() + self.settings.claim_idle_ms / 2000
                     if entries:
@@ -189,7 +192,7 @@ class Consumer(ABC):
                         )
                 if not entries:
                     entries = await self.store.read(
-                        self.stream, self.group, self.consumer, self.settings.worker_batch, READ_BLOCK_MS
+                        self.stream, self.group, self.consumer, self.wanted(), READ_BLOCK_MS
                     )
                 if entries:
                     await self.take(entries)
@@ -386,7 +389,11 @@ class Sender(Consumer):
         must not hold back the replies read after it (other conversations, other platforms)."""
         for entry in self.fresh(entries):
             self.start([entry], self.deliver(entry))
-        await self.room(self.settings.worker_batch * IN_FLIGHT_BATCHES)
+        await self.room(self.settings.send_in_flight)
+
+    def wanted(self) -> int:
+        """A batch, or what is left of `send_in_flight` (room() has made sure something is)."""
+        return max(1, min(self.settings.worker_batch, self.settings.send_in_flight - len(self.in_flight)))
 
     async def deliver(self, entry: Entry) -> None:
         reply = Reply.model_validate_json(entry.payload)

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from bot.channels.base import Channel
@@ -197,3 +199,32 @@ async def test_a_hand_over_on_the_desk_opens_the_chatwoot_conversation_for_its_a
     assert [(c.action, c.body) for c in chatwoot.calls] == [("toggle_status", {"status": "open"})]
     state = await store.message_state("chatwoot", "cw1")
     assert state is not None and state.status is Status.HANDED_OVER  # not "sent": nothing was said
+
+
+async def test_a_sender_has_at_most_send_in_flight_replies_at_the_platform(
+    store: RedisStore, make_settings: Callable[..., Settings], redis: Redis
+) -> None:
+    settings = make_settings(send_in_flight=3)
+    at_once, most, release = 0, 0, asyncio.Event()
+
+    async def slow_platform(request: web.Request) -> web.Response:
+        nonlocal at_once, most
+        at_once += 1
+        most = max(most, at_once)
+        await release.wait()
+        at_once -= 1
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/replies", slow_platform)
+    async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as session:
+        for number in range(8):
+            reply = reply_to(message("Do you ship to Ireland?", id=f"slow{number}"))
+            await redis.xadd(store.keys.outbox, {"m": reply.model_dump_json()})
+        channel = GenericChannel(SECRET.encode(), str(server.make_url("/replies")), session)
+        waiting = asyncio.create_task(run_sender(store, channel, settings, lambda: outbox_empty(store)))
+        await asyncio.sleep(1)  # the sender has read all eight and holds what it may
+        assert most == 3 and at_once == 3
+        release.set()
+        await waiting
+    assert most == 3  # the later five went out only as earlier ones finished
