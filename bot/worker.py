@@ -392,7 +392,8 @@ class Sender(Consumer):
         await self.room(self.settings.send_in_flight)
 
     def wanted(self) -> int:
-        """A batch, or what is left of `send_in_flight` (room() has made sure something is)."""
+        """A batch, or what is left of `send_in_flight` (room() has made sure something is; never 0, which
+        XREADGROUP would read as no limit at all)."""
         return max(1, min(self.settings.worker_batch, self.settings.send_in_flight - len(self.in_flight)))
 
     async def deliver(self, entry: Entry) -> None:

@@ -219,7 +219,7 @@ async def test_review_queue_order_and_one_winner(store: RedisStore, redis: Redis
 async def test_concurrent_sends_begin_together_each_told_where_it_stands(store: RedisStore, redis: Redis) -> None:
     assert await store.begin_send("r-doubt", "dead-sender") is Begun.CLEAR  # that sender died mid-send
     begun = await asyncio.gather(*(store.begin_send(reply_id, "s1") for reply_id in ["r-doubt", "r-a", "r-b", "r-c"]))
-    assert begun == [Begun.IN_DOUBT, Begun.CLEAR, Begun.CLEAR, Begun.CLEAR]  # one script call for the four
+    assert begun == [Begun.IN_DOUBT, Begun.CLEAR, Begun.CLEAR, Begun.CLEAR]  # each told where it stands
     assert await redis.get(store.keys.sending("r-a")) == "s1"
     states = await asyncio.gather(*(store.message_state("generic", m) for m in ["none-1", "none-2"]))
     assert states == [None, None]
