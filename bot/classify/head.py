@@ -4,8 +4,6 @@ the general ones for sentiment): trained from the policy's examples at start and
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from bot.classify import cache
 
 logger = logging.getLogger(__name__)
 
@@ -75,32 +75,13 @@ def trained(
     vectors: Callable[[list[str]], np.ndarray],
 ) -> Head:
     """The head for these (label, text) examples: from the cache, or trained now and cached."""
-    key = cache_key(encoder_fingerprint, examples)
-    head = load_cached(cache_dir, kind, key)
-    if head is not None:
+    key = cache.key(encoder_fingerprint, L2, STEPS, sorted(examples))
+    path = cache_dir / f"{kind}-head-{key}.npz"
+    saved = cache.load(path)
+    if saved is not None:
         logger.info("%s head loaded from cache key=%s", kind, key)
-        return head
+        return Head(tuple(str(label) for label in saved["labels"]), saved["weights"], saved["bias"])
     head = train_head(vectors([text for _, text in examples]), [label for label, _ in examples])
-    save_cached(cache_dir, kind, key, head)
+    cache.save(path, labels=np.array(head.labels), weights=head.weights, bias=head.bias)
     logger.info("%s head trained labels=%d examples=%d key=%s", kind, len(head.labels), len(examples), key)
     return head
-
-
-def cache_key(encoder_fingerprint: str, examples: list[tuple[str, str]]) -> str:
-    blob = json.dumps([encoder_fingerprint, L2, STEPS, sorted(examples)], ensure_ascii=False).encode()
-    return hashlib.sha256(blob).hexdigest()[:20]
-
-
-def load_cached(cache_dir: Path, kind: str, key: str) -> Head | None:
-    path = cache_dir / f"{kind}-head-{key}.npz"
-    if not path.exists():
-        return None
-    with np.load(path) as data:
-        return Head(tuple(str(label) for label in data["labels"]), data["weights"], data["bias"])
-
-
-def save_cached(cache_dir: Path, kind: str, key: str, head: Head) -> None:
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".{kind}-head-{key}.tmp.npz"
-    np.savez(tmp, labels=np.array(head.labels), weights=head.weights, bias=head.bias)
-    tmp.replace(cache_dir / f"{kind}-head-{key}.npz")  # atomic: a concurrent worker never reads half a file
