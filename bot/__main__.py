@@ -186,7 +186,7 @@ def train(settings: Settings) -> int:
     brand = load_brand(settings)
     classifier = brand_classifier(settings, brand.policy)
     try:
-        print(f"intent model ready: {len(classifier.head.labels)} intents, {time.perf_counter() - started:.1f} s")
+        print(f"intent model ready: {len(classifier.intents.labels)} intents, {time.perf_counter() - started:.1f} s")
         if classifier.sentiment is not None:
             print(f"sentiment model ready: {', '.join(classifier.sentiment.labels)}")
         composer = build_composer(settings, brand, classifier.encoder, None, create_metrics())

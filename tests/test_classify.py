@@ -54,7 +54,7 @@ async def test_intents_and_risks_of_demo_messages(brand: Classifier) -> None:
     assert "pii" in {f.name for f in results[3].risk_flags}  # an order number posted in the open
 
 
-def test_trained_head_is_cached_by_examples(
+def test_trained_intent_model_is_cached_by_examples(
     settings: Settings, encoder: TransformersEncoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     policy = load_brand(settings).policy
@@ -63,13 +63,16 @@ def test_trained_head_is_cached_by_examples(
     second = Classifier.build(encoder, policy, tmp_path)
     intent_records = [r.message for r in caplog.records if r.message.startswith("intent head")]
     assert ["trained" in message for message in intent_records] == [True, False]
-    assert np.array_equal(first.head.weights, second.head.weights)
+    assert np.array_equal(first.intents.head.weights, second.intents.head.weights)
     changed = policy.model_copy(deep=True)
     changed.intents.intents["greeting"].examples.append("top of the morning to ye")
     Classifier.build(encoder, changed, tmp_path)
     intent_records = [r.message for r in caplog.records if r.message.startswith("intent head")]
     assert "trained" in intent_records[-1]  # different examples: trained again
     assert len(list(tmp_path.glob("intent-head-*.npz"))) == 2
+    # The neighbours are every example, their vectors cached beside the head (one file per set of examples).
+    assert len(first.intents.by_general.targets) == sum(len(i.examples) for i in policy.intents.intents.values())
+    assert len(list(tmp_path.glob("intent-examples-*.npz"))) == 2
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import numpy as np
 
 from bot.classify.encoder import TransformersEncoder
 from bot.classify.head import Head, trained
+from bot.classify.neighbours import IntentModel, example_vectors, intent_model
 from bot.classify.risk import RiskDetector
 from bot.models import Classification
 from bot.policy.schema import BrandPolicy
@@ -24,7 +25,8 @@ def _examples(policy: BrandPolicy) -> tuple[list[tuple[str, str]], list[tuple[st
 
 
 class Classifier:
-    """The trained intent and sentiment heads and the risk lexicon over a shared encoder.
+    """The intent model (head and nearest examples), the sentiment head and the risk lexicon over a shared
+    encoder.
 
     A prediction less confident than `unknown_below` comes out as the intent `unknown` (with its confidence),
     so a message that matches no intent well is not forced onto the nearest one.
@@ -33,14 +35,14 @@ class Classifier:
     def __init__(
         self,
         encoder: TransformersEncoder,
-        head: Head,
+        intents: IntentModel,
         risk: RiskDetector,
         unknown_below: float = 0.0,
         sentiment: Head | None = None,
         trained_on: object = None,
     ) -> None:
         self.encoder = encoder
-        self.head = head
+        self.intents = intents
         self.risk = risk
         self.unknown_below = unknown_below
         self.sentiment = sentiment
@@ -50,15 +52,16 @@ class Classifier:
     def build(
         cls, encoder: TransformersEncoder, policy: BrandPolicy, cache_dir: Path, tuned_layers: int = 0
     ) -> Classifier:
-        """Tune the encoder's top layers and train the heads on the policy's examples, or load what was tuned
-        and trained on the very same ones (and the same encoder and settings) before."""
+        """Tune the encoder's top layers, embed the policy's examples and train the heads on them, or load what
+        was tuned, embedded and trained from the very same ones (and the same encoder and settings) before."""
         intents, feelings = _examples(policy)
         encoder.tune_top(tuned_layers, intents, cache_dir)
         tuned = f"{encoder.fingerprint}-top{tuned_layers}"
-        head = trained(cache_dir, "intent", tuned, intents, lambda texts: encoder.embed(texts).intent)
+        vectors = example_vectors(cache_dir, tuned, intents, encoder.embed)
+        head = trained(cache_dir, "intent", tuned, intents, lambda _: vectors.intent)  # the examples' own order
         return cls(
             encoder,
-            head,
+            intent_model(head, vectors, [label for label, _ in intents]),
             RiskDetector(policy.risk, head.labels),
             policy.intents.unknown_threshold,
             trained(cache_dir, "sentiment", encoder.fingerprint, feelings, lambda texts: encoder.embed(texts).general),
@@ -68,7 +71,7 @@ class Classifier:
     def adopt(self, policy: BrandPolicy) -> bool:
         """Take a reloaded policy's risk lexicon and unknown threshold at once. The heads stay as trained:
         False when the policy's examples differ from theirs (retraining waits for `train` and a restart)."""
-        self.risk = RiskDetector(policy.risk, self.head.labels)
+        self.risk = RiskDetector(policy.risk, self.intents.labels)
         self.unknown_below = policy.intents.unknown_threshold
         return _examples(policy) == self.trained_on
 
@@ -77,8 +80,8 @@ class Classifier:
         vectors = await self.encoder.aembed(texts)
         if not len(texts):
             return [], vectors.general
-        probabilities = self.head.probabilities(vectors.intent)
-        predictions = self.head.best(probabilities)
+        probabilities = self.intents.probabilities(vectors)
+        predictions = self.intents.best(probabilities)
         feelings = self.sentiment.predict(vectors.general) if self.sentiment else [(None, None)] * len(texts)
         results = [
             Classification(

@@ -19,8 +19,8 @@ from typing import TextIO
 import numpy as np
 
 from bot.classify import UNKNOWN, Classifier
-from bot.classify.encoder import TransformersEncoder
-from bot.classify.head import train_head
+from bot.classify.encoder import Embeddings, TransformersEncoder
+from bot.classify.neighbours import fit as fit_intents
 from bot.classify.risk import RiskDetector
 from bot.errors import ConfigError
 from bot.models import Classification
@@ -147,6 +147,10 @@ def _folds(n: int, k: int, seed: int = 0) -> list[list[int]]:
     return [order[i::k] for i in range(k)]
 
 
+def _take(vectors: Embeddings, rows: list[int]) -> Embeddings:
+    return Embeddings(vectors.general[rows], vectors.intent[rows])
+
+
 async def out_of_fold(
     encoder: TransformersEncoder,
     examples: list[tuple[str, str]],
@@ -154,10 +158,10 @@ async def out_of_fold(
     tuned_layers: int,
     retune: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each (label, text) example's confidence from a head that never saw it, whether that head was right, and
-    the out-of-scope texts' confidences from the same heads. With `retune` the top layers are tuned anew
-    without each fold too (unbiased, five tunings); without, they are tuned once on every example, which
-    flatters the in-scope confidences a little but costs one tuning, for large sets."""
+    """Each (label, text) example's confidence from an intent model (head and neighbours) that never saw it,
+    whether that model was right, and the out-of-scope texts' confidences from the same models. With `retune`
+    the top layers are tuned anew without each fold too (unbiased, five tunings); without, they are tuned once
+    on every example, which flatters the in-scope confidences a little but costs one tuning, for large sets."""
     labels, texts = [label for label, _ in examples], [text for _, text in examples]
     confidence, correct, oos_confidence = np.zeros(len(examples)), np.zeros(len(examples), bool), []
     for fold, held in enumerate(_folds(len(examples), FOLDS)):
@@ -165,19 +169,19 @@ async def out_of_fold(
         fit = [i for i in range(len(examples)) if i not in held_set]
         if fold == 0 or retune:
             await encoder.in_thread(encoder.tune_top, tuned_layers, [examples[i] for i in fit] if retune else examples)
-            vectors, oos_vectors = (await encoder.aembed(texts)).intent, (await encoder.aembed(oos_texts)).intent
-        probe = train_head(vectors[fit], [labels[i] for i in fit])
-        for (guess, score), i in zip(probe.predict(vectors[held]), held, strict=True):
+            vectors, oos_vectors = await encoder.aembed(texts), await encoder.aembed(oos_texts)
+        probe = fit_intents(_take(vectors, fit), [labels[i] for i in fit])
+        for (guess, score), i in zip(probe.best(probe.probabilities(_take(vectors, held))), held, strict=True):
             confidence[i], correct[i] = score, guess == labels[i]
-        oos_confidence += [score for _, score in probe.predict(oos_vectors)]
+        oos_confidence += [score for _, score in probe.best(probe.probabilities(oos_vectors))]
     return confidence, correct, np.array(oos_confidence)
 
 
 async def evaluate(
     encoder: TransformersEncoder, train: Labelled, test: Labelled, oos_label: str | None = None, tuned_layers: int = 0
 ) -> tuple[dict[str, float | int], list[str]]:
-    """Train on `train` as the service trains on the brand's intents (tuned top layers, then the head), score on
-    `test`: the figures and the confusion summary."""
+    """Train on `train` as the service trains on the brand's intents (tuned top layers, then the head and the
+    neighbours), score on `test`: the figures and the confusion summary."""
     started = time.perf_counter()
     examples = [(label, text) for label, text in zip(train.labels, train.texts, strict=True) if label != oos_label]
     threshold = 0.0
@@ -188,10 +192,10 @@ async def evaluate(
         threshold = calibrate(*await out_of_fold(encoder, examples, oos, tuned_layers, retune=False))
     else:
         await encoder.in_thread(encoder.tune_top, tuned_layers, examples)
-    head = train_head((await encoder.aembed([text for _, text in examples])).intent, [label for label, _ in examples])
+    model = fit_intents(await encoder.aembed([text for _, text in examples]), [label for label, _ in examples])
     train_seconds = time.perf_counter() - started
 
-    classifier = Classifier(encoder, head, RiskDetector(RiskLexicon(flags={})), unknown_below=threshold)
+    classifier = Classifier(encoder, model, RiskDetector(RiskLexicon(flags={})), unknown_below=threshold)
     gold = [UNKNOWN if label == oos_label else label for label in test.labels]
     figures, predicted = await _scored(classifier, test.texts, gold, lambda c: c.intent)
     figures |= {"n_train": len(train.texts), "train_seconds": round(train_seconds, 1), "tuned_layers": tuned_layers}
