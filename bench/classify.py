@@ -5,7 +5,8 @@
 Prints: the model's own texts/s (the encoder and the tuned copy of its top layers, nothing of the service
 around them) at each batch size (and its best), the service classifier's texts/s with
 `--concurrency` requests in flight (each one message, as the worker's callers are), their ratio, and the
-latency of one message at a time (p50/p99). FILE has one text per line; by default the demo brand's
+latency of one message at a time (p50/p99), and what the intent model (head and neighbours' vote) costs a text
+on its own. FILE has one text per line; by default the demo brand's
 example utterances from policies/intents.yaml are used.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 
 from bot.classify import Classifier
-from bot.classify.encoder import TransformersEncoder, default_model_path
+from bot.classify.encoder import Embeddings, TransformersEncoder, default_model_path
 from bot.policy.load import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +85,23 @@ async def latencies(classifier: Classifier, texts: list[str]) -> list[float]:
     return times
 
 
+def intent_model_cost(
+    classifier: Classifier, vectors: Embeddings, sizes: tuple[int, ...] = (1, 256)
+) -> dict[int, float]:
+    """Microseconds a text of the intent model alone (the head and the neighbours' vote, on the event loop in
+    the service), at each batch size: the part that grows with the brand's number of examples."""
+    costs = {}
+    for size in sizes:
+        batch = vectors.rows(0, size)
+        classifier.intents.probabilities(batch)  # warm-up
+        rounds = max(1, 512 // size)
+        started = time.perf_counter()
+        for _ in range(rounds):
+            classifier.intents.probabilities(batch)
+        costs[size] = (time.perf_counter() - started) / rounds / size * 1e6
+    return costs
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=Path, help="one text per line (default: the demo brand's examples)")
@@ -108,6 +126,7 @@ async def main() -> None:
         await concurrent_rate(classifier, texts[:128], args.concurrency)  # warm-up
         service = await concurrent_rate(classifier, texts, args.concurrency)
         single = await latencies(classifier, texts[:300])
+        vectors = await encoder.in_thread(encoder.embed, texts[:256])
     finally:
         encoder.close()
 
@@ -121,6 +140,9 @@ async def main() -> None:
     print(f"| ratio service / raw best (goal >= 0.9) | {service / rates[best_batch]:.2f} |")
     quantiles = statistics.quantiles(single, n=100)
     print(f"| one message at a time, p50 / p99 (goal p50 < 15 ms) | {quantiles[49]:.1f} ms / {quantiles[98]:.1f} ms |")
+    examples = len(classifier.intents.by_general.targets)
+    for size, micros in intent_model_cost(classifier, vectors).items():
+        print(f"| intent model alone ({examples} examples), batch {size} | {micros:.0f} µs a text |")
 
 
 if __name__ == "__main__":
