@@ -50,9 +50,10 @@ def test_tuning_is_cached_by_examples_and_sharpens_the_intents(
 
     caplog.set_level(logging.INFO, logger="bot.classify")
     untuned.tune_top(1, examples, tmp_path)
-    first = untuned.embed(texts)
+    first, first_fingerprint = untuned.embed(texts), untuned.intent_fingerprint
     untuned.tune_top(1, examples, tmp_path)  # the same examples: loaded, not tuned again
     second = untuned.embed(texts)
+    assert untuned.intent_fingerprint == first_fingerprint != untuned.fingerprint
     assert len([r for r in caplog.records if r.message.startswith("tuned top layers=1")]) == 1
     assert len(list(tmp_path.glob("intent-top1-*.pt"))) == 1
     assert np.array_equal(first.intent, second.intent)
@@ -67,8 +68,11 @@ def test_tuning_is_cached_by_examples_and_sharpens_the_intents(
 
     untuned.tune_top(1, examples[1:], tmp_path)  # other examples: tuned again, cached beside
     assert len(list(tmp_path.glob("intent-top1-*.pt"))) == 2
+    # Heads and example vectors are cached by the tuning their intent vectors came from, not just its depth.
+    assert untuned.intent_fingerprint not in (first_fingerprint, untuned.fingerprint)
     untuned.tune_top(0, examples, tmp_path)
     assert untuned.top is None and np.array_equal(untuned.embed(texts).intent, first.general)
+    assert untuned.intent_fingerprint == untuned.fingerprint
 
 
 def test_a_model_without_transformer_blocks_cannot_be_tuned() -> None:

@@ -56,7 +56,7 @@ class Classifier:
         was tuned, embedded and trained from the very same ones (and the same encoder and settings) before."""
         intents, feelings = _examples(policy)
         encoder.tune_top(tuned_layers, intents, cache_dir)
-        tuned = f"{encoder.fingerprint}-top{tuned_layers}"
+        tuned = encoder.intent_fingerprint
         vectors = example_vectors(cache_dir, tuned, intents, encoder.embed)
         head = trained(cache_dir, "intent", tuned, intents, lambda _: vectors.intent)  # the examples' own order
         return cls(

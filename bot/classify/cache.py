@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,6 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
 
 def save(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # workers starting together write their own
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)  # atomic: a concurrent worker never reads half a file

@@ -66,6 +66,7 @@ class TransformersEncoder:
         self.dimension = int(self.model.config.hidden_size)
         self.fingerprint = self._fingerprint(path)
         self.top: TopLayers | None = None  # installed by tune_top(): intent vectors from tuned top layers
+        self.intent_fingerprint = self.fingerprint  # what the intent vectors come from (with `top`: its tuning)
         # One thread: torch already uses every core inside a call, and a queue of calls keeps batches whole.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
         self._batcher = MicroBatcher(self._run, Embeddings.rows, MAX_RUN, "encoder-batches")
@@ -113,10 +114,11 @@ class TransformersEncoder:
     def tune_top(self, k: int, examples: Sequence[tuple[str, str]], cache_dir: Path | None = None) -> None:
         """Install top layers tuned on (label, text) examples: from the cache, or tuned now (and cached when
         `cache_dir` is given). k=0 leaves the encoder untuned: intent vectors are the general ones."""
-        self.top = None
+        self.top, self.intent_fingerprint = None, self.fingerprint
         if k == 0:
             return
-        path = cache_dir / f"intent-top{k}-{tuning.cache_key(self.fingerprint, k, examples)}.pt" if cache_dir else None
+        key = tuning.cache_key(self.fingerprint, k, examples)
+        path = cache_dir / f"intent-top{k}-{key}.pt" if cache_dir else None
         top = tuning.load_cached(path, self.model, k) if path else None
         if top is None:
             started = time.perf_counter()
@@ -125,7 +127,8 @@ class TransformersEncoder:
             if path:
                 tuning.save_cached(path, top)
             logger.info("tuned top layers=%d examples=%d seconds=%.1f", k, len(examples), time.perf_counter() - started)
-        self.top = top
+        # Caches of what the intent vectors feed (heads, example vectors) are keyed by this tuning, settings and all.
+        self.top, self.intent_fingerprint = top, f"{self.fingerprint}-top{k}-{key}"
 
     async def in_thread(self, function: Callable[..., T], *args: object) -> T:
         """Run model work (training, indexing) on the encoder's own thread. Torch work from a second thread
