@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,13 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def save(path: Path, **arrays: np.ndarray) -> None:
+    write_atomically(path, lambda tmp: np.savez(tmp, **arrays))  # type: ignore[arg-type]
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """`write` a temporary file beside `path`, then move it into place: a concurrent worker never reads half a
+    file, and workers starting together each write their own."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # workers starting together write their own
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(path)  # atomic: a concurrent worker never reads half a file
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    write(tmp)
+    tmp.replace(path)

@@ -10,14 +10,14 @@ vector (original top layers) and the intent vector (tuned copy), for k/6 more co
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
+from bot.classify import cache
 
 EPOCHS = 8
 BATCH = 32
@@ -114,8 +114,7 @@ def padded(states: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def cache_key(encoder_fingerprint: str, k: int, examples: Sequence[tuple[str, str]]) -> str:
     settings = [EPOCHS, BATCH, LEARNING_RATE, HEAD_LEARNING_RATE, SCALE, LABEL_SMOOTHING]
-    blob = json.dumps([encoder_fingerprint, k, settings, sorted(examples)], ensure_ascii=False).encode()
-    return hashlib.sha256(blob).hexdigest()[:20]
+    return cache.key(encoder_fingerprint, k, settings, sorted(examples))
 
 
 def load_cached(path: Path, model: torch.nn.Module, k: int) -> TopLayers | None:
@@ -127,7 +126,4 @@ def load_cached(path: Path, model: torch.nn.Module, k: int) -> TopLayers | None:
 
 
 def save_cached(path: Path, top: TopLayers) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(top.state_dict(), tmp)
-    tmp.replace(path)  # atomic: a concurrent worker never reads half a file
+    cache.write_atomically(path, lambda tmp: torch.save(top.state_dict(), tmp))
