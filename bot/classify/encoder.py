@@ -54,6 +54,9 @@ class Embeddings:
     def rows(self, start: int, stop: int) -> Embeddings:
         return Embeddings(self.general[start:stop], self.intent[start:stop])
 
+    def take(self, rows: list[int]) -> Embeddings:
+        return Embeddings(self.general[rows], self.intent[rows])
+
 
 class TransformersEncoder:
     """Mean-pooled, L2-normalised sentence vectors; `fingerprint` identifies the weights for caches."""
@@ -66,7 +69,6 @@ class TransformersEncoder:
         self.dimension = int(self.model.config.hidden_size)
         self.fingerprint = self._fingerprint(path)
         self.top: TopLayers | None = None  # installed by tune_top(): intent vectors from tuned top layers
-        self.intent_fingerprint = self.fingerprint  # what the intent vectors come from (with `top`: its tuning)
         # One thread: torch already uses every core inside a call, and a queue of calls keeps batches whole.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
         self._batcher = MicroBatcher(self._run, Embeddings.rows, MAX_RUN, "encoder-batches")
@@ -114,7 +116,7 @@ class TransformersEncoder:
     def tune_top(self, k: int, examples: Sequence[tuple[str, str]], cache_dir: Path | None = None) -> None:
         """Install top layers tuned on (label, text) examples: from the cache, or tuned now (and cached when
         `cache_dir` is given). k=0 leaves the encoder untuned: intent vectors are the general ones."""
-        self.top, self.intent_fingerprint = None, self.fingerprint
+        self.top = None
         if k == 0:
             return
         key = tuning.cache_key(self.fingerprint, k, examples)
@@ -127,8 +129,14 @@ class TransformersEncoder:
             if path:
                 tuning.save_cached(path, top)
             logger.info("tuned top layers=%d examples=%d seconds=%.1f", k, len(examples), time.perf_counter() - started)
-        # Caches of what the intent vectors feed (heads, example vectors) are keyed by this tuning, settings and all.
-        self.top, self.intent_fingerprint = top, f"{self.fingerprint}-top{k}-{key}"
+        top.key = key
+        self.top = top
+
+    @property
+    def intent_fingerprint(self) -> str:
+        """What the intent vectors come from: the weights, and the tuning of the top layers (settings and examples)
+        when tuned. Caches of what those vectors feed (heads, example vectors) are keyed by it."""
+        return self.fingerprint if self.top is None else f"{self.fingerprint}-top{len(self.top.layers)}-{self.top.key}"
 
     async def in_thread(self, function: Callable[..., T], *args: object) -> T:
         """Run model work (training, indexing) on the encoder's own thread. Torch work from a second thread

@@ -19,7 +19,7 @@ from typing import TextIO
 import numpy as np
 
 from bot.classify import UNKNOWN, Classifier
-from bot.classify.encoder import Embeddings, TransformersEncoder
+from bot.classify.encoder import TransformersEncoder
 from bot.classify.neighbours import fit as fit_intents
 from bot.classify.risk import RiskDetector
 from bot.errors import ConfigError
@@ -147,10 +147,6 @@ def _folds(n: int, k: int, seed: int = 0) -> list[list[int]]:
     return [order[i::k] for i in range(k)]
 
 
-def _take(vectors: Embeddings, rows: list[int]) -> Embeddings:
-    return Embeddings(vectors.general[rows], vectors.intent[rows])
-
-
 async def out_of_fold(
     encoder: TransformersEncoder,
     examples: list[tuple[str, str]],
@@ -170,8 +166,8 @@ async def out_of_fold(
         if fold == 0 or retune:
             await encoder.in_thread(encoder.tune_top, tuned_layers, [examples[i] for i in fit] if retune else examples)
             vectors, oos_vectors = await encoder.aembed(texts), await encoder.aembed(oos_texts)
-        probe = fit_intents(_take(vectors, fit), [labels[i] for i in fit])
-        for (guess, score), i in zip(probe.best(probe.probabilities(_take(vectors, held))), held, strict=True):
+        probe = fit_intents(vectors.take(fit), [labels[i] for i in fit])
+        for (guess, score), i in zip(probe.best(probe.probabilities(vectors.take(held))), held, strict=True):
             confidence[i], correct[i] = score, guess == labels[i]
         oos_confidence += [score for _, score in probe.best(probe.probabilities(oos_vectors))]
     return confidence, correct, np.array(oos_confidence)

@@ -49,6 +49,7 @@ class TopLayers(torch.nn.Module):
         super().__init__()
         self.layers = torch.nn.ModuleList(copy.deepcopy(list(layers)))
         self.start = start
+        self.key = ""  # the tuning's cache key, once tuned or loaded (TransformersEncoder.tune_top)
 
     @classmethod
     def copied_from(cls, model: torch.nn.Module, k: int) -> TopLayers:
