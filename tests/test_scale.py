@@ -67,9 +67,11 @@ async def test_three_workers_answer_each_message_once_in_order_per_conversation(
         for k in range(len(QUESTIONS))
         for conversation in conversations
     ]
-    assert all(await store.enqueue(messages))
     workers: list[Service] = [await start("worker", free_port(), env, tmp_path / f"w{i}.log") for i in range(3)]
     try:
+        # All three ready before the work arrives: a worker that loaded its model first would otherwise take all.
+        await asyncio.gather(*(worker.wait_ready() for worker in workers))
+        assert all(await store.enqueue(messages))
         for _ in range(1800):
             states = [await store.message_state("generic", m.id) for m in messages]
             if all(state is not None and state.status != "received" for state in states):
