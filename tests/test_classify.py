@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import shutil
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import numpy as np
 import pytest
 
 from bot.app import load_brand
-from bot.classify import Classifier
+from bot.classify import INLINE_VOTE, Classifier
 from bot.classify.encoder import Embeddings, TransformersEncoder
+from bot.classify.neighbours import IntentModel
 from bot.classify.risk import RiskDetector
 from bot.config import Settings
 from bot.errors import ConfigError
@@ -108,6 +110,24 @@ async def test_concurrent_calls_share_model_runs(encoder: TransformersEncoder) -
     assert Counting.runs < len(texts) / 4  # batched, not one run per call
     expected = encoder.embed(texts).general
     assert np.allclose(np.concatenate([v.general for v in vectors]), expected, atol=1e-5)  # each got its own
+
+
+async def test_a_large_vote_runs_off_the_event_loop(brand: Classifier) -> None:
+    threads: list[int] = []
+
+    class Recording(IntentModel):
+        def probabilities(self, vectors: Embeddings) -> np.ndarray:
+            threads.append(threading.get_ident())
+            return super().probabilities(vectors)
+
+    model = brand.intents
+    classifier = Classifier(brand.encoder, Recording(model.head, model.by_intent, model.by_general), brand.risk)
+    many = INLINE_VOTE // model.examples + 1  # just over the work a vote may do on the loop
+    texts = [f"where is my parcel number {i}?" for i in range(many)]
+    (one,), _ = await classifier.classify_many(texts[:1])
+    results, _ = await classifier.classify_many(texts)
+    assert threads[0] == threading.get_ident() != threads[1]  # one text: inline; a large batch: in a thread
+    assert (results[0].intent, round(results[0].confidence, 4)) == (one.intent, round(one.confidence, 4))
 
 
 async def test_sentiment_reads_sarcasm_and_slang(

@@ -65,6 +65,10 @@ class IntentModel:
     def labels(self) -> tuple[str, ...]:
         return self.head.labels
 
+    @property
+    def examples(self) -> int:
+        return len(self.by_intent.targets)
+
     def probabilities(self, vectors: Embeddings) -> np.ndarray:
         """One row per text, over `labels`, summing to 1: what the votes leave goes to the head."""
         by_intent, by_general = self.by_intent.votes(vectors.intent), self.by_general.votes(vectors.general)
