@@ -67,7 +67,10 @@ def parser() -> argparse.ArgumentParser:
     held_out = evaluate.add_mutually_exclusive_group(required=True)
     held_out.add_argument("--test", type=Path, help="CSV to score on")
     held_out.add_argument(
-        "--holdout", type=float, metavar="SHARE", help="score on this share of TRAIN, held out per label (seed 7)"
+        "--holdout", type=float, metavar="SHARE", help="score on this share of TRAIN, held out per label"
+    )
+    evaluate.add_argument(
+        "--seed", type=int, default=7, help="which --holdout split (default 7): other seeds show the figure's spread"
     )
     evaluate.add_argument("--text-col", default="text", help="column of the texts (default text)")
     evaluate.add_argument("--label-col", default="category", help="column of the intents (default category)")
@@ -210,7 +213,7 @@ def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
     if args.holdout is not None:
         if not 0 < args.holdout < 1:
             raise ConfigError(f"--holdout takes a share between 0 and 1, not {args.holdout}")
-        train_set, test_set = holdout(train_set, args.holdout)
+        train_set, test_set = holdout(train_set, args.holdout, args.seed)
     else:
         test_set = read_labelled(args.test, args.text_col, args.label_col)
     encoder = TransformersEncoder(settings.model_path or default_model_path())

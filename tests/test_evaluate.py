@@ -135,5 +135,10 @@ def test_holdout_keeps_every_label_on_both_sides() -> None:
     assert sorted(train.texts + test.texts) == sorted(rows.texts)
     assert set(test.labels) == set(rows.labels) == set(train.labels)
     assert holdout(rows, 0.25) == (train, test)  # the same seed, the same split
+    other_train, other_test = holdout(rows, 0.25, seed=8)  # another seed: another split of the same sizes
+    assert other_test != test and len(other_test.texts) == len(test.texts)
+    seeded = run("eval-intents", "--train", str(DATA / "intents_train.csv"), "--holdout", "0.25", "--seed", "8")
+    assert seeded.returncode == 0, seeded.stderr
+    assert json.loads(seeded.stdout.splitlines()[-1])["n_train"] == len(other_train.texts)
     result = run("eval-intents", "--train", str(DATA / "intents_train.csv"), "--holdout", "1.5")
     assert result.returncode == 2 and "--holdout takes a share between 0 and 1" in result.stderr
