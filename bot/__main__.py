@@ -80,6 +80,14 @@ def parser() -> argparse.ArgumentParser:
     sentiment.add_argument("--test", type=Path, required=True, help="CSV with negative / neutral / positive labels")
     sentiment.add_argument("--text-col", default="text", help="column of the texts (default text)")
     sentiment.add_argument("--label-col", default="label_name", help="column of the labels (default label_name)")
+    sentiment.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="LABEL=SENTIMENT",
+        help="a label that means a sentiment (e.g. 1=negative for complaints); labels named negative, neutral or "
+        "positive need none; rows of other labels are not scored, only counted by what they read as",
+    )
     text = "score the brand's risk detectors on a labelled CSV or JSON Lines file: recall of each flag"
     risks = commands.add_parser("eval-risk", help=text, description=text)
     risks.add_argument("--test", type=Path, required=True, help="CSV or .jsonl file of labelled messages")
@@ -199,11 +207,20 @@ def train(settings: Settings) -> int:
     return 0
 
 
+def aliases(items: list[str]) -> dict[str, str]:
+    """`--map LABEL=NAME` options as a mapping, checked before any model loads."""
+    malformed = [item for item in items if "=" not in item]
+    if malformed:
+        raise ConfigError(f"--map takes LABEL=NAME, got {malformed}")
+    return dict(item.split("=", 1) for item in items)
+
+
 def eval_sentiment(settings: Settings, args: argparse.Namespace) -> int:
+    mapping = aliases(args.map)
     test_set = read_labelled(args.test, args.text_col, args.label_col)
     classifier = brand_classifier(settings, load_policy(settings.policies_dir))
     try:
-        return report(*asyncio.run(score(classifier, test_set)))
+        return report(*asyncio.run(score(classifier, test_set, mapping)))
     finally:
         classifier.encoder.close()
 
@@ -225,14 +242,12 @@ def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def eval_risk(settings: Settings, args: argparse.Namespace) -> int:
-    aliases = dict(item.split("=", 1) for item in args.map if "=" in item)
-    if len(aliases) != len(args.map):
-        raise ConfigError(f"--map takes LABEL=FLAG, got {[m for m in args.map if '=' not in m]}")
+    mapping = aliases(args.map)
     test_set = read_labelled(args.test, args.text_col, args.label_col)
     policy = load_policy(settings.policies_dir)
     classifier = brand_classifier(settings, policy)
     try:
-        figures, misses = asyncio.run(score_risks(classifier, policy.risk, test_set, aliases))
+        figures, misses = asyncio.run(score_risks(classifier, policy.risk, test_set, mapping))
         return report(figures, misses, MISSES)
     finally:
         classifier.encoder.close()

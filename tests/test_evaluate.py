@@ -84,8 +84,28 @@ def test_eval_sentiment_scores_the_shipped_model(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(figures) == {"accuracy", "macro_f1", "n_test", "texts_per_second"}
-    assert figures["n_test"] == 9 and figures["accuracy"] >= 0.7
+    assert set(figures) == {"accuracy", "macro_f1", "n_test", "n_other", "texts_per_second", "by_label"}
+    assert figures["n_test"] == 9 and figures["n_other"] == 0 and figures["accuracy"] >= 0.7
+    assert sum(sum(read.values()) for read in figures["by_label"].values()) == 9
+
+
+def test_eval_sentiment_maps_labels_and_shows_how_the_rest_read(tmp_path: Path) -> None:
+    """A set of complaints to brands: `1` means negative; the other rows are only counted by what they read as."""
+    env = {"HF_HUB_OFFLINE": "1", "BOT_DATA_DIR": str(tmp_path), "BOT_INTENT_TUNED_LAYERS": "0"}
+    args = ["eval-sentiment", "--test", str(DATA / "complaints_test.csv"), "--label-col", "is_complaint"]
+    result = run(*args, "--map", "1=negative", env=env)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (figures["n_test"], figures["n_other"]) == (3, 2)
+    assert figures["accuracy"] == 1.0  # the three complaints read as negative
+    assert figures["by_label"]["1"] == {"negative": 3} and sum(figures["by_label"]["0"].values()) == 2
+    assert figures["by_label"]["0"].get("negative", 0) < 2
+    wrong = run(*args, "--map", "1=angry", env=env)
+    assert wrong.returncode == 2 and "--map names no sentiment" in wrong.stderr and "angry" in wrong.stderr
+    unmapped = run(*args, env=env)
+    assert unmapped.returncode == 2 and "no row is labelled negative, neutral, positive" in unmapped.stderr
+    malformed = run(*args, "--map", "1", env=env)
+    assert malformed.returncode == 2 and "--map takes LABEL=NAME" in malformed.stderr
 
 
 async def test_out_of_fold_confidences_come_from_heads_and_layers_that_never_saw_the_example(

@@ -11,7 +11,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -24,7 +24,7 @@ from bot.classify.neighbours import fit as fit_intents
 from bot.classify.risk import RiskDetector
 from bot.errors import ConfigError
 from bot.models import Classification
-from bot.policy.schema import RiskLexicon
+from bot.policy.schema import SENTIMENTS, RiskLexicon
 
 FOLDS = 5
 
@@ -224,24 +224,53 @@ async def calibrate_unknown(
     }
 
 
-async def score(classifier: Classifier, test: Labelled) -> tuple[dict[str, float | int], list[str]]:
-    """The shipped sentiment model's figures on a labelled CSV (labels negative / neutral / positive)."""
-    figures, predicted = await _scored(classifier, test.texts, test.labels, lambda c: c.sentiment or "")
-    return figures, confusions(test.labels, predicted)
+async def score(
+    classifier: Classifier, test: Labelled, aliases: Mapping[str, str] | None = None
+) -> tuple[dict[str, object], list[str]]:
+    """The shipped sentiment model's figures on a labelled file, and what it read each label of the file as.
+
+    A label is a sentiment or is mapped to one by `aliases` (`1` -> `negative` for a set of complaints to
+    brands); rows with any other label are not scored, but `by_label` shows how they were read (how many of
+    the tweets that are not complaints read as negative, say).
+    """
+    aliases = dict(aliases or {})
+    unknown = sorted(set(aliases.values()) - set(SENTIMENTS))
+    if unknown:
+        raise ConfigError(f"--map names no sentiment ({', '.join(SENTIMENTS)}): {', '.join(unknown)}")
+    gold = [aliases.get(label, label) for label in test.labels]
+    rows = [i for i, label in enumerate(gold) if label in SENTIMENTS]
+    if not rows:
+        raise ConfigError(f"no row is labelled {', '.join(SENTIMENTS)} or mapped to one with --map LABEL=SENTIMENT")
+    figures, predicted = await _scored(classifier, test.texts, gold, lambda c: c.sentiment or "", rows)
+    read_as: dict[str, Counter[str]] = {}
+    for label, sentiment in zip(test.labels, predicted, strict=True):
+        read_as.setdefault(label, Counter())[sentiment] += 1
+    by_label = {label: dict(sorted(counts.items())) for label, counts in sorted(read_as.items())}
+    scored_gold = [gold[i] for i in rows]
+    return figures | {"n_other": len(gold) - len(rows), "by_label": by_label}, confusions(
+        scored_gold, [predicted[i] for i in rows]
+    )
 
 
 async def _scored(
-    classifier: Classifier, texts: list[str], gold: list[str], label: Callable[[Classification], str]
+    classifier: Classifier,
+    texts: list[str],
+    gold: list[str],
+    label: Callable[[Classification], str],
+    rows: list[int] | None = None,
 ) -> tuple[dict[str, float | int], list[str]]:
-    """Classify `texts` through the service's path; accuracy, macro F1, size and speed against `gold`."""
+    """Classify `texts` through the service's path: every text's prediction, and accuracy, macro F1 and size
+    against `gold` on `rows` (all of them by default), with the speed over all texts."""
     started = time.perf_counter()
     results, _ = await classifier.classify_many(texts)
     seconds = time.perf_counter() - started
     predicted = [label(result) for result in results]
+    rows = list(range(len(texts))) if rows is None else rows
+    scored_gold, scored = [gold[i] for i in rows], [predicted[i] for i in rows]
     figures: dict[str, float | int] = {
-        "accuracy": round(float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])), 4),
-        "macro_f1": round(macro_f1(gold, predicted), 4),
-        "n_test": len(texts),
+        "accuracy": round(float(np.mean([g == p for g, p in zip(scored_gold, scored, strict=True)])), 4),
+        "macro_f1": round(macro_f1(scored_gold, scored), 4),
+        "n_test": len(rows),
         "texts_per_second": round(len(texts) / seconds, 1),
     }
     return figures, predicted

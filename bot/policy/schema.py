@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -239,15 +239,19 @@ class DecisionPolicy(Strict):
         return value
 
 
+Sentiment = Literal["negative", "neutral", "positive"]
+SENTIMENTS: tuple[str, ...] = get_args(Sentiment)
+
+
 class SentimentExamples(Strict):
-    sentiments: dict[Literal["negative", "neutral", "positive"], list[str]] = Field(
+    sentiments: dict[Sentiment, list[str]] = Field(
         description="Example messages per sentiment; the sentiment model trains on them."
     )
 
     @field_validator("sentiments")
     @classmethod
     def _all_three(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        thin = [name for name in ("negative", "neutral", "positive") if len(value.get(name, [])) < 5]
+        thin = [name for name in SENTIMENTS if len(value.get(name, [])) < 5]
         if thin:
             raise ValueError(f"each sentiment needs at least 5 examples: {thin}")
         return value
