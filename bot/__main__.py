@@ -30,7 +30,7 @@ from bot.logs import AccessLogger, configure_logging
 from bot.metrics import create_metrics
 from bot.models import Author, InboundMessage
 from bot.policy.load import load_policy, write_unknown_threshold
-from bot.policy.schema import BrandPolicy
+from bot.policy.schema import SENTIMENTS, BrandPolicy
 from bot.review.accounts import manage_users
 from bot.review.brake import manage_brake
 from bot.review.feedback import export_feedback
@@ -217,6 +217,9 @@ def aliases(items: list[str]) -> dict[str, str]:
 
 def eval_sentiment(settings: Settings, args: argparse.Namespace) -> int:
     mapping = aliases(args.map)
+    unknown = sorted(set(mapping.values()) - set(SENTIMENTS))
+    if unknown:
+        raise ConfigError(f"--map names no sentiment ({', '.join(SENTIMENTS)}): {', '.join(unknown)}")
     test_set = read_labelled(args.test, args.text_col, args.label_col)
     classifier = brand_classifier(settings, load_policy(settings.policies_dir))
     try:
