@@ -233,8 +233,8 @@ async def score(
     brands); rows with any other label are not scored, but `by_label` shows how they were read (how many of
     the tweets that are not complaints read as negative, say).
     """
-    aliases = dict(aliases or {})
-    gold = [aliases.get(label, label) for label in test.labels]
+    mapping = aliases or {}
+    gold = [mapping.get(label, label) for label in test.labels]
     rows = [i for i, label in enumerate(gold) if label in SENTIMENTS]
     if not rows:
         raise ConfigError(f"no row is labelled {', '.join(SENTIMENTS)} or mapped to one with --map LABEL=SENTIMENT")
@@ -243,10 +243,8 @@ async def score(
     for label, sentiment in zip(test.labels, predicted, strict=True):
         read_as.setdefault(label, Counter())[sentiment] += 1
     by_label = {label: dict(sorted(counts.items())) for label, counts in sorted(read_as.items())}
-    scored_gold = [gold[i] for i in rows]
-    return figures | {"n_other": len(gold) - len(rows), "by_label": by_label}, confusions(
-        scored_gold, [predicted[i] for i in rows]
-    )
+    mistakes = confusions([gold[i] for i in rows], [predicted[i] for i in rows])
+    return figures | {"n_other": len(gold) - len(rows), "by_label": by_label}, mistakes
 
 
 async def _scored(
