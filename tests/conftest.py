@@ -4,9 +4,11 @@ of their own per test, the real encoder loaded once, and the fake remote peers."
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
@@ -44,6 +46,18 @@ from tests.fakes import FakeLLM, Receiver
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-generic-secret"
 TOKEN = "test-review-token-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def logging_put_back(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A command run in-process (`main([...])`) configures logging for the whole process: its handler would keep
+    writing to that test's captured stderr after pytest closed it, and later tests' records would go nowhere."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    yield
+    logging.captureWarnings(False)
 
 
 def free_port() -> int:

@@ -72,21 +72,15 @@ def lines(settings: Settings) -> Iterator[Lines]:
 
 
 @pytest.fixture
-def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Settings], io.StringIO]]:
-    """configure_logging as __main__ calls it, writing to a buffer; pytest's own handlers are put back after."""
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    level = root.level
+def configured() -> Callable[[Settings], io.StringIO]:
+    """configure_logging as __main__ calls it, writing to a buffer (conftest puts pytest's logging back after)."""
 
     def configure(settings: Settings) -> io.StringIO:
         stream = io.StringIO()
         configure_logging(settings, stream)
         return stream
 
-    yield configure
-    root.setLevel(level)
-    logging.captureWarnings(False)
+    return configure
 
 
 def test_a_line_is_one_json_object_with_time_level_logger_message_and_fields(lines: Lines) -> None:
