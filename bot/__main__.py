@@ -23,14 +23,23 @@ from bot.channels.base import MAX_CHARS
 from bot.channels.register import REGISTRABLE, register_channel
 from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
-from bot.classify.evaluate import calibrate_unknown, evaluate, holdout, read_labelled, score, score_risks
+from bot.classify.evaluate import (
+    calibrate_unknown,
+    evaluate,
+    flags_of,
+    holdout,
+    read_labelled,
+    score,
+    score_risks,
+    sentiments_of,
+)
 from bot.config import Settings, describe_errors
 from bot.errors import ConfigError
 from bot.logs import AccessLogger, configure_logging
 from bot.metrics import create_metrics
 from bot.models import Author, InboundMessage
 from bot.policy.load import load_policy, write_unknown_threshold
-from bot.policy.schema import SENTIMENTS, BrandPolicy
+from bot.policy.schema import BrandPolicy
 from bot.review.accounts import manage_users
 from bot.review.brake import manage_brake
 from bot.review.feedback import export_feedback
@@ -216,14 +225,11 @@ def aliases(items: list[str]) -> dict[str, str]:
 
 
 def eval_sentiment(settings: Settings, args: argparse.Namespace) -> int:
-    mapping = aliases(args.map)
-    unknown = sorted(set(mapping.values()) - set(SENTIMENTS))
-    if unknown:
-        raise ConfigError(f"--map names no sentiment ({', '.join(SENTIMENTS)}): {', '.join(unknown)}")
     test_set = read_labelled(args.test, args.text_col, args.label_col)
+    gold = sentiments_of(test_set.labels, aliases(args.map))
     classifier = brand_classifier(settings, load_policy(settings.policies_dir))
     try:
-        return report(*asyncio.run(score(classifier, test_set, mapping)))
+        return report(*asyncio.run(score(classifier, test_set, gold)))
     finally:
         classifier.encoder.close()
 
@@ -248,9 +254,10 @@ def eval_risk(settings: Settings, args: argparse.Namespace) -> int:
     mapping = aliases(args.map)
     test_set = read_labelled(args.test, args.text_col, args.label_col)
     policy = load_policy(settings.policies_dir)
+    flag_of = flags_of(policy.risk, mapping)
     classifier = brand_classifier(settings, policy)
     try:
-        figures, misses = asyncio.run(score_risks(classifier, policy.risk, test_set, mapping))
+        figures, misses = asyncio.run(score_risks(classifier, test_set, flag_of))
         return report(figures, misses, MISSES)
     finally:
         classifier.encoder.close()

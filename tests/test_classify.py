@@ -192,3 +192,6 @@ def test_eval_risk_prints_recall_per_flag(tmp_path: Path) -> None:
     assert set(figures["per_flag"]) == {"crisis", "legal_threat", "product_safety", "pii", "prompt_injection"}
     bad = run("eval-risk", "--test", str(ROOT / "tests" / "data" / "risk_test.jsonl"), "--map", "x=nope")
     assert bad.returncode == 2 and "no field 'label'" in bad.stderr
+    args = ["--test", str(ROOT / "tests" / "data" / "risk_test.jsonl"), "--label-col", "category"]
+    unknown = run("eval-risk", *args, "--map", "x=nope", "--map", "y=pii")
+    assert unknown.returncode == 2 and "--map names no flag of the risk policy: nope" in unknown.stderr

@@ -11,7 +11,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -224,20 +224,26 @@ async def calibrate_unknown(
     }
 
 
-async def score(
-    classifier: Classifier, test: Labelled, aliases: Mapping[str, str] | None = None
-) -> tuple[dict[str, object], list[str]]:
+def sentiments_of(labels: Sequence[str], aliases: Mapping[str, str]) -> list[str]:
+    """Each row's sentiment: its label, or what `--map` maps it to (`1` -> `negative` for a set of complaints
+    to brands). Pure, so a mapping to no sentiment, or a file with no row to score, is refused before the
+    model loads."""
+    unknown = sorted(set(aliases.values()) - set(SENTIMENTS))
+    if unknown:
+        raise ConfigError(f"--map names no sentiment ({', '.join(SENTIMENTS)}): {', '.join(unknown)}")
+    gold = [aliases.get(label, label) for label in labels]
+    if not any(label in SENTIMENTS for label in gold):
+        raise ConfigError(f"no row is labelled {', '.join(SENTIMENTS)} or mapped to one with --map LABEL=SENTIMENT")
+    return gold
+
+
+async def score(classifier: Classifier, test: Labelled, gold: list[str]) -> tuple[dict[str, object], list[str]]:
     """The shipped sentiment model's figures on a labelled file, and what it read each label of the file as.
 
-    A label is a sentiment or is mapped to one by `aliases` (`1` -> `negative` for a set of complaints to
-    brands); rows with any other label are not scored, but `by_label` shows how they were read (how many of
-    the tweets that are not complaints read as negative, say).
+    Rows whose `gold` (`sentiments_of`) is no sentiment are not scored, but `by_label` shows how they were
+    read (how many of the tweets that are not complaints read as negative, say).
     """
-    mapping = aliases or {}
-    gold = [mapping.get(label, label) for label in test.labels]
     rows = [i for i, label in enumerate(gold) if label in SENTIMENTS]
-    if not rows:
-        raise ConfigError(f"no row is labelled {', '.join(SENTIMENTS)} or mapped to one with --map LABEL=SENTIMENT")
     figures, predicted = await _scored(classifier, test.texts, gold, lambda c: c.sentiment or "", rows)
     read_as: dict[str, Counter[str]] = {}
     for label, sentiment in zip(test.labels, predicted, strict=True):
@@ -271,19 +277,22 @@ async def _scored(
     return figures, predicted
 
 
-async def score_risks(
-    classifier: Classifier, lexicon: RiskLexicon, test: Labelled, aliases: dict[str, str]
-) -> tuple[dict[str, object], list[str]]:
-    """How many rows labelled with a risk raise its flag (recall), and how many other rows raise any flag.
-
-    A label names a flag, one of the flag's intents, or is mapped to a flag by `aliases` (`1` ->
-    `prompt_injection` for a binary data set); rows with any other label count as "other".
-    """
-    flag_of = {intent: name for name, spec in lexicon.flags.items() for intent in spec.intents}
-    flag_of |= {name: name for name in lexicon.flags} | aliases
+def flags_of(lexicon: RiskLexicon, aliases: Mapping[str, str]) -> dict[str, str]:
+    """The flag each label stands for: a flag's name, one of the flag's intents, or what `--map` maps it to
+    (`1` -> `prompt_injection` for a binary data set). Pure, so a mapping to no flag is refused before the
+    model loads."""
     unknown = sorted(set(aliases.values()) - set(lexicon.flags))
     if unknown:
         raise ConfigError(f"--map names no flag of the risk policy: {', '.join(unknown)}")
+    flag_of = {intent: name for name, spec in lexicon.flags.items() for intent in spec.intents}
+    return flag_of | {name: name for name in lexicon.flags} | dict(aliases)
+
+
+async def score_risks(
+    classifier: Classifier, test: Labelled, flag_of: Mapping[str, str]
+) -> tuple[dict[str, object], list[str]]:
+    """How many rows labelled with a risk (`flags_of`) raise its flag (recall), and how many other rows raise
+    any flag; rows whose label stands for no flag count as "other"."""
     started = time.perf_counter()
     results, _ = await classifier.classify_many(test.texts)
     seconds = time.perf_counter() - started
