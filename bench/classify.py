@@ -1,6 +1,6 @@
 """How fast classification is, next to what the model itself can do, in one run on the same texts.
 
-    python bench/classify.py [--texts FILE] [--n 2000] [--concurrency 64] [--tuned-layers 2]
+    python bench/classify.py [--texts FILE] [--n 2000] [--concurrency 64] [--tuned-layers 2] [--precision auto]
 
 Prints: the model's own texts/s (the encoder and the tuned copy of its top layers, nothing of the service
 around them) at each batch size (and its best), the service classifier's texts/s with
@@ -20,11 +20,13 @@ import asyncio
 import statistics
 import time
 from pathlib import Path
+from typing import get_args
 
 import torch
 
 from bot.classify import Classifier
 from bot.classify.encoder import Embeddings, TransformersEncoder, default_model_path
+from bot.config import Precision
 from bot.policy.load import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,11 +113,17 @@ async def main() -> None:
     parser.add_argument(
         "--tuned-layers", type=int, default=2, help="encoder layers tuned to the intents, as BOT_INTENT_TUNED_LAYERS"
     )
+    parser.add_argument(
+        "--precision",
+        choices=get_args(Precision),
+        default="auto",
+        help="the encoder's dtype, as BOT_ENCODER_PRECISION (default auto: bfloat16 where the CPU has it)",
+    )
     args = parser.parse_args()
 
     texts = texts_from(args.texts, args.n)
     started = time.perf_counter()
-    encoder = TransformersEncoder(default_model_path())
+    encoder = TransformersEncoder(default_model_path(), args.precision)
     load_seconds = time.perf_counter() - started
     # Every model call runs on the encoder's one thread, as in the service (see TransformersEncoder.in_thread).
     policy = load_policy(ROOT / "policies")
@@ -130,7 +138,10 @@ async def main() -> None:
     finally:
         encoder.close()
 
-    print(f"texts: {len(texts)}   model load: {load_seconds:.1f} s   tuned layers: {args.tuned_layers}")
+    print(
+        f"texts: {len(texts)}   model load: {load_seconds:.1f} s   tuned layers: {args.tuned_layers}   "
+        f"dtype: {str(encoder.dtype).removeprefix('torch.')}"
+    )
     print("| measurement | figure |")
     print("|---|---|")
     for batch_size, rate in sorted(rates.items()):

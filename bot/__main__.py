@@ -18,11 +18,10 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from bot import replay
-from bot.app import build_composer, create_app, load_brand
+from bot.app import build_composer, create_app, load_brand, load_encoder
 from bot.channels.base import MAX_CHARS
 from bot.channels.register import REGISTRABLE, register_channel
 from bot.classify import Classifier
-from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.classify.evaluate import (
     calibrate_unknown,
     evaluate,
@@ -184,7 +183,7 @@ def parser() -> argparse.ArgumentParser:
 
 def brand_classifier(settings: Settings, policy: BrandPolicy) -> Classifier:
     """The brand's classifier as the service builds it (trained on policies/, or from the cache)."""
-    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    encoder = load_encoder(settings)
     return Classifier.build(encoder, policy, settings.model_cache, settings.intent_tuned_layers)
 
 
@@ -242,7 +241,7 @@ def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
         train_set, test_set = holdout(train_set, args.holdout, args.seed)
     else:
         test_set = read_labelled(args.test, args.text_col, args.label_col)
-    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    encoder = load_encoder(settings)
     try:
         figures = evaluate(encoder, train_set, test_set, args.oos_label, settings.intent_tuned_layers)
         return report(*asyncio.run(figures))
@@ -275,7 +274,7 @@ def calibrate(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"{', '.join(map(str, args.oos))}: no row labelled {args.oos_label!r} in {args.label_col!r}")
     policy = load_policy(settings.policies_dir)
     examples = [(name, text) for name, spec in policy.intents.intents.items() for text in spec.examples]
-    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    encoder = load_encoder(settings)
     try:
         keep = args.keep or None
         figures = asyncio.run(calibrate_unknown(encoder, examples, oos, settings.intent_tuned_layers, keep))
@@ -310,7 +309,7 @@ def draft(settings: Settings, args: argparse.Namespace) -> int:
         public=args.channel in PUBLIC_CHANNELS,
         received_at=now,
     )
-    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    encoder = load_encoder(settings)
     try:
         classifier = Classifier.build(encoder, brand.policy, settings.model_cache, settings.intent_tuned_layers)
         [outcome] = asyncio.run(replay.run(settings, brand, classifier, [message], now))
@@ -359,7 +358,7 @@ def replay_file(settings: Settings, args: argparse.Namespace) -> int:
     cases = replay.read_cases(args.file, now)
     messages = [case.message for case in cases]
     runs = []
-    encoder = TransformersEncoder(settings.model_path or default_model_path())
+    encoder = load_encoder(settings)
     try:
         for folder in [args.policy or settings.policies_dir] + ([args.against] if args.against else []):
             policy_settings = settings.model_copy(update={"policies_dir": folder})

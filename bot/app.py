@@ -85,6 +85,11 @@ def load_brand(settings: Settings) -> Brand:
     return Brand(policy, prompts, passages, answers, holding)
 
 
+def load_encoder(settings: Settings) -> TransformersEncoder:
+    """The configured encoder (all-MiniLM-L6-v2 by default) in the configured precision: once per process."""
+    return TransformersEncoder(settings.model_path or default_model_path(), settings.encoder_precision)
+
+
 async def open_backend(settings: Settings) -> ChatBackend | None:
     """The configured chat model, or None when drafts are written offline only."""
     if settings.llm_provider == "transformers":
@@ -174,7 +179,7 @@ async def _run_workers(app: web.Application, stopping: asyncio.Event) -> None:
     """Load the models (off the event loop), then run the worker and the sender until told to stop."""
     settings, brand, metrics = app[SETTINGS], app[BRAND], app[METRICS]
     started = time.perf_counter()
-    encoder = await asyncio.to_thread(TransformersEncoder, settings.model_path or default_model_path())
+    encoder = await asyncio.to_thread(load_encoder, settings)
     backend = None
     try:
         classifier = await encoder.in_thread(

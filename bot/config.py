@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+Precision = Literal["auto", "float32", "bfloat16"]  # the encoder's (bot/classify/encoder.py: inference_dtype)
+
 # The platforms' documented send limits (replies per second; platforms.md), paced so they never answer 429.
 SEND_RATE = {
     "x_mention": 100 / 900,  # POST /2/tweets: 100 per 15 minutes per user
@@ -40,6 +42,9 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(None, description="Local transformers encoder; unset: all-MiniLM-L6-v2.")
     intent_tuned_layers: int = Field(
         2, ge=0, le=12, description="Encoder layers tuned to the intents (a copy; more: slower); 0: a frozen encoder."
+    )
+    encoder_precision: Precision = Field(
+        "auto", description="float32, bfloat16, or auto: bfloat16 where the CPU computes it natively (faster)."
     )
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 

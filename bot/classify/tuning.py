@@ -64,7 +64,7 @@ class TopLayers(torch.nn.Module):
         for layer in self.layers:
             out = layer(hidden, attention_mask=blocked)
             hidden = out[0] if isinstance(out, tuple) else out
-        return mean_pool(hidden, mask)
+        return mean_pool(hidden.float(), mask)
 
 
 def tune(model: torch.nn.Module, states: list[torch.Tensor], labels: Sequence[str], k: int, seed: int = 0) -> TopLayers:
@@ -75,7 +75,7 @@ def tune(model: torch.nn.Module, states: list[torch.Tensor], labels: Sequence[st
     """
     torch.manual_seed(seed)
     shuffle = random.Random(seed)
-    top = TopLayers.copied_from(model, k).train()
+    top = TopLayers.copied_from(model, k).float().train()  # trained in float32 whatever the encoder runs in
     names = sorted(set(labels))
     targets = torch.tensor([names.index(label) for label in labels])
     head = torch.nn.Linear(states[0].shape[-1], len(names))
