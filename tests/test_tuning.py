@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from bot.app import load_encoder
 from bot.classify.encoder import TransformersEncoder, default_model_path, inference_dtype
 from bot.classify.evaluate import read_labelled
 from bot.classify.head import train_head
 from bot.classify.tuning import TopLayers
+from bot.config import Settings
 from tests.conftest import ROOT
 
 DATA = ROOT / "tests" / "data"
@@ -88,8 +90,10 @@ def test_bfloat16_is_chosen_only_where_the_cpu_computes_it_natively() -> None:
     assert inference_dtype("bfloat16", {}) == torch.bfloat16
 
 
-def test_a_bfloat16_encoder_gives_the_float32_vectors_and_tunes_in_float32(tmp_path: Path) -> None:
-    full = TransformersEncoder(default_model_path(), "float32")
+def test_a_bfloat16_encoder_gives_the_float32_vectors_and_tunes_in_float32(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    full = load_encoder(make_settings(encoder_precision="float32"))  # as the service loads it
     half = TransformersEncoder(default_model_path(), "bfloat16")
     try:
         assert (full.model.dtype, half.model.dtype) == (torch.float32, torch.bfloat16)
