@@ -3,11 +3,12 @@
     python bench/classify.py [--texts FILE] [--n 2000] [--concurrency 64] [--tuned-layers 2] [--precision auto]
 
 Prints: the model's own texts/s (the encoder and the tuned copy of its top layers, nothing of the service
-around them) at each batch size (and its best), the service classifier's texts/s with
-`--concurrency` requests in flight (each one message, as the worker's callers are), their ratio, and the
-latency of one message at a time (p50/p99), and what the intent model (head and neighbours' vote) costs a text
-on its own. FILE has one text per line; by default the demo brand's
-example utterances from policies/intents.yaml are used.
+around them) at each batch size (and its best), the service classifier's texts/s with `--concurrency`
+requests in flight (each one message, as the worker's callers are), their ratio, the latency of one message
+at a time (p50/p99) with the encoder's own time for each message right beside it (and the median of what the
+service adds: this VM drifts too much for two separate runs to show it), and what the intent model (head and
+neighbours' vote) costs a text on its own. FILE has one text per line; by default the demo brand's example
+utterances from policies/intents.yaml are used.
 """
 
 from __future__ import annotations
@@ -78,13 +79,18 @@ async def concurrent_rate(classifier: Classifier, texts: list[str], concurrency:
     return len(texts) / (time.perf_counter() - started)
 
 
-async def latencies(classifier: Classifier, texts: list[str]) -> list[float]:
-    times = []
+async def latencies(classifier: Classifier, texts: list[str]) -> tuple[list[float], list[float]]:
+    """Milliseconds of each message through the service's classifier, and through the encoder alone on its
+    thread right beside it: paired, so what the service adds shows through this VM's drift."""
+    service, encoder = [], []
     for text in texts:
         started = time.perf_counter()
         await classifier.classify_many([text])
-        times.append((time.perf_counter() - started) * 1000)
-    return times
+        service.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        await classifier.encoder.in_thread(classifier.encoder.embed, [text])
+        encoder.append((time.perf_counter() - started) * 1000)
+    return service, encoder
 
 
 def intent_model_cost(
@@ -133,7 +139,7 @@ async def main() -> None:
         best_batch = max(rates, key=rates.__getitem__)
         await concurrent_rate(classifier, texts[:128], args.concurrency)  # warm-up
         service = await concurrent_rate(classifier, texts, args.concurrency)
-        single = await latencies(classifier, texts[:300])
+        single, alone = await latencies(classifier, texts[:300])
         vectors = await encoder.in_thread(encoder.embed, texts[:256])
     finally:
         encoder.close()
@@ -151,6 +157,10 @@ async def main() -> None:
     print(f"| ratio service / raw best (goal >= 0.9) | {service / rates[best_batch]:.2f} |")
     quantiles = statistics.quantiles(single, n=100)
     print(f"| one message at a time, p50 / p99 (goal p50 < 15 ms) | {quantiles[49]:.1f} ms / {quantiles[98]:.1f} ms |")
+    quantiles = statistics.quantiles(alone, n=100)
+    print(f"| the encoder alone, the same messages, p50 / p99 | {quantiles[49]:.1f} ms / {quantiles[98]:.1f} ms |")
+    added = statistics.median(s - e for s, e in zip(single, alone, strict=True))
+    print(f"| what the service adds to a message (median of the pairs) | {added:.2f} ms |")
     examples = len(classifier.intents.by_general.targets)
     for size, micros in intent_model_cost(classifier, vectors).items():
         print(f"| intent model alone ({examples} examples), batch {size} | {micros:.0f} µs a text |")
