@@ -46,9 +46,9 @@ def default_model_path() -> Path:
 
 def inference_dtype(precision: Precision, capabilities: Mapping[str, object]) -> torch.dtype:
     """The dtype the encoder runs in. One message is bound by reading the weights (BENCHMARKS.md), and bfloat16
-    halves them: where the CPU multiplies bfloat16 natively (AVX512-BF16, AMX) a message takes about 0.6 of
-    the float32 time, with vectors within cosine 0.9999 of it; elsewhere bfloat16 is emulated, slower than
-    float32, so `auto` keeps float32 there."""
+    halves them: where the CPU multiplies bfloat16 natively (AVX512-BF16, AMX) a message takes about three
+    quarters of the float32 time (bench/precision.py), with vectors within cosine 0.9997 of it; elsewhere
+    bfloat16 is emulated, slower than float32, so `auto` keeps float32 there."""
     if precision == "auto":
         native = capabilities.get("avx512_bf16") or capabilities.get("amx_bf16")
         return torch.bfloat16 if native else torch.float32
