@@ -112,7 +112,7 @@ class TransformersEncoder:
         with torch.inference_mode():
             for rows, batch in self._batches(texts, batch_size):
                 out = self.model(**batch, output_hidden_states=self.top is not None)
-                general[rows] = mean_pool(out.last_hidden_state.float(), batch["attention_mask"]).numpy()
+                general[rows] = mean_pool(out.last_hidden_state, batch["attention_mask"]).numpy()
                 if self.top is not None:
                     hidden = out.hidden_states[self.top.start]
                     intent[rows] = self.top(hidden, batch["attention_mask"]).numpy()

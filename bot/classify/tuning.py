@@ -36,9 +36,10 @@ def encoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of the real tokens' states, L2-normalised (how sentence-transformers pools MiniLM)."""
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    """Mean of the real tokens' states, L2-normalised (how sentence-transformers pools MiniLM), in float32
+    whatever dtype the layers ran in: the sum keeps its precision, and the vectors go on to numpy."""
+    weights = mask.unsqueeze(-1).to(torch.float32)
+    pooled = (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
     return torch.nn.functional.normalize(pooled, dim=1)
 
 
@@ -64,7 +65,7 @@ class TopLayers(torch.nn.Module):
         for layer in self.layers:
             out = layer(hidden, attention_mask=blocked)
             hidden = out[0] if isinstance(out, tuple) else out
-        return mean_pool(hidden.float(), mask)
+        return mean_pool(hidden, mask)
 
 
 def tune(model: torch.nn.Module, states: list[torch.Tensor], labels: Sequence[str], k: int, seed: int = 0) -> TopLayers:
