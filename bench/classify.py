@@ -1,11 +1,13 @@
 """How fast classification is, next to what the model itself can do, in one run on the same texts.
 
     python bench/classify.py [--texts FILE] [--n 2000] [--concurrency 64] [--tuned-layers 2] [--precision auto]
+                             [--no-onnx]
 
 Prints: the model's own texts/s (the encoder and the tuned copy of its top layers, nothing of the service
 around them) at each batch size (and its best), the service classifier's texts/s with `--concurrency`
 requests in flight (each one message, as the worker's callers are), their ratio, the latency of one message
-at a time (p50/p99) with the encoder's own time for each message right beside it (and the median of what the
+at a time (p50/p99; a message alone runs in ONNX Runtime, as in the service, unless --no-onnx) with the
+encoder's own time for each message right beside it (and the median of what the
 service adds: this VM drifts too much for two separate runs to show it), and what the intent model (head and
 neighbours' vote) costs a text on its own. FILE has one text per line; by default the demo brand's example
 utterances from policies/intents.yaml are used.
@@ -125,6 +127,12 @@ async def main() -> None:
         default="auto",
         help="the encoder's dtype, as BOT_ENCODER_PRECISION (default auto: bfloat16 where the CPU has it)",
     )
+    parser.add_argument(
+        "--no-onnx",
+        dest="onnx",
+        action="store_false",
+        help="a message alone runs on PyTorch too, as with BOT_ENCODER_ONNX=false",
+    )
     args = parser.parse_args()
 
     texts = texts_from(args.texts, args.n)
@@ -134,6 +142,8 @@ async def main() -> None:
     # Every model call runs on the encoder's one thread, as in the service (see TransformersEncoder.in_thread).
     policy = load_policy(ROOT / "policies")
     classifier = await encoder.in_thread(Classifier.build, encoder, policy, args.cache, args.tuned_layers)
+    if args.onnx:
+        await encoder.in_thread(encoder.serve_lone, args.cache)
     try:
         rates = await encoder.in_thread(raw_rates, encoder, texts)
         best_batch = max(rates, key=rates.__getitem__)
@@ -146,7 +156,8 @@ async def main() -> None:
 
     print(
         f"texts: {len(texts)}   model load: {load_seconds:.1f} s   tuned layers: {args.tuned_layers}   "
-        f"dtype: {str(encoder.dtype).removeprefix('torch.')}"
+        f"dtype: {str(encoder.dtype).removeprefix('torch.')}   "
+        f"a message alone: {'ONNX Runtime, float32' if encoder.lone else 'PyTorch'}"
     )
     print("| measurement | figure |")
     print("|---|---|")

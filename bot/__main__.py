@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from bot import replay
-from bot.app import build_composer, create_app, load_brand, load_encoder
+from bot.app import build_classifier, build_composer, create_app, load_brand, load_encoder
 from bot.channels.base import MAX_CHARS
 from bot.channels.register import REGISTRABLE, register_channel
 from bot.classify import Classifier
@@ -182,7 +182,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def brand_classifier(settings: Settings, policy: BrandPolicy) -> Classifier:
-    """The brand's classifier as the service builds it (trained on policies/, or from the cache)."""
+    """The brand's classifier as the service trains it (on policies/, or from the cache), for the commands that
+    score batches: no message comes alone there, so nothing goes to ONNX Runtime (build_classifier)."""
     encoder = load_encoder(settings)
     return Classifier.build(encoder, policy, settings.model_cache, settings.intent_tuned_layers)
 
@@ -203,7 +204,7 @@ def train(settings: Settings) -> int:
     knowledge base, checking every brand file on the way."""
     started = time.perf_counter()
     brand = load_brand(settings)
-    classifier = brand_classifier(settings, brand.policy)
+    classifier = build_classifier(settings, load_encoder(settings), brand.policy)  # as the service will start
     try:
         print(f"intent model ready: {len(classifier.intents.labels)} intents, {time.perf_counter() - started:.1f} s")
         if classifier.sentiment is not None:
@@ -311,7 +312,7 @@ def draft(settings: Settings, args: argparse.Namespace) -> int:
     )
     encoder = load_encoder(settings)
     try:
-        classifier = Classifier.build(encoder, brand.policy, settings.model_cache, settings.intent_tuned_layers)
+        classifier = build_classifier(settings, encoder, brand.policy)  # one message, as the service runs it
         [outcome] = asyncio.run(replay.run(settings, brand, classifier, [message], now))
     finally:
         encoder.close()

@@ -90,6 +90,15 @@ def load_encoder(settings: Settings) -> TransformersEncoder:
     return TransformersEncoder(settings.model_path or default_model_path(), settings.encoder_precision)
 
 
+def build_classifier(settings: Settings, encoder: TransformersEncoder, policy: BrandPolicy) -> Classifier:
+    """The brand's classifier as the service runs it: trained on the policy's examples (or loaded from the
+    cache), with a message that comes alone served by ONNX Runtime unless turned off."""
+    classifier = Classifier.build(encoder, policy, settings.model_cache, settings.intent_tuned_layers)
+    if settings.encoder_onnx:
+        encoder.serve_lone(settings.model_cache)
+    return classifier
+
+
 async def open_backend(settings: Settings) -> ChatBackend | None:
     """The configured chat model, or None when drafts are written offline only."""
     if settings.llm_provider == "transformers":
@@ -182,9 +191,7 @@ async def _run_workers(app: web.Application, stopping: asyncio.Event) -> None:
     encoder = await asyncio.to_thread(load_encoder, settings)
     backend = None
     try:
-        classifier = await encoder.in_thread(
-            Classifier.build, encoder, brand.policy, settings.model_cache, settings.intent_tuned_layers
-        )
+        classifier = await encoder.in_thread(build_classifier, settings, encoder, brand.policy)
         backend = await open_backend(settings)
         composer = await encoder.in_thread(build_composer, settings, brand, encoder, backend, metrics)
         metrics.model_load.set(time.perf_counter() - started)

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     encoder_precision: Precision = Field(
         "auto", description="float32, bfloat16, or auto: bfloat16 where the CPU computes it natively (faster)."
     )
+    encoder_onnx: bool = Field(
+        True, description="A message that comes alone runs in ONNX Runtime (about half PyTorch's time); batches stay."
+    )
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
     generic_secret: SecretStr | None = Field(None, description="HMAC key of the generic channel (both ways).")

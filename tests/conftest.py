@@ -20,9 +20,8 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from bot.app import create_app
+from bot.app import build_classifier, create_app
 from bot.channels.generic import sign
-from bot.classify import Classifier
 from bot.classify.encoder import TransformersEncoder, default_model_path
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
@@ -210,12 +209,19 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def brand_models(models_dir: Path, encoder: TransformersEncoder) -> Path:
     """`models_dir` holding the demo brand's model as the service trains it by default, so the service
     processes that tests start (BOT_MODELS_DIR) load it instead of each tuning its own."""
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, models_dir=models_dir)  # type: ignore[call-arg]
     try:
-        Classifier.build(encoder, load_policy(ROOT / "policies"), models_dir, settings.intent_tuned_layers)
+        build_classifier(settings, encoder, load_policy(ROOT / "policies"))  # its ONNX export too
     finally:
-        encoder.top = None  # the session's encoder stays as other tests expect it
+        encoder.top, encoder.lone = None, None  # the session's encoder stays as other tests expect it
     return models_dir
+
+
+@pytest.fixture
+def untuned(encoder: TransformersEncoder) -> Iterator[TransformersEncoder]:
+    """The session's encoder, left as it was found (tuning installs layers on it, serve_lone a session)."""
+    yield encoder
+    encoder.top, encoder.lone = None, None
 
 
 async def open_case(

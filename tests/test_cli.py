@@ -79,6 +79,7 @@ def test_train_caches_the_intent_model(tmp_path: Path) -> None:
     assert "intent model ready: 29 intents" in result.stdout
     assert len(list((tmp_path / "models").glob("intent-head-*.npz"))) == 1
     assert len(list((tmp_path / "models").glob("intent-top2-*.pt"))) == 1  # the tuned layers (the default)
+    assert len(list((tmp_path / "models").glob("encoder-*-top2-*.onnx"))) == 1  # a message alone runs there
     assert "knowledge base ready: " in result.stdout
     assert len(list((tmp_path / "models").glob("knowledge-*.npy"))) == 1
     again = run("train", env={"BOT_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +26,6 @@ TEXTS = [
     "do you sell tents",
     "my jacket leaks at the seams after one wash, can I get it repaired or replaced under the guarantee?",
 ]
-
-
-@pytest.fixture
-def untuned(encoder: TransformersEncoder) -> Iterator[TransformersEncoder]:
-    """The session's encoder, left as it was found (tuning installs layers on it)."""
-    yield encoder
-    encoder.top = None
 
 
 def test_an_untuned_copy_of_the_top_layers_gives_the_encoders_own_vectors(untuned: TransformersEncoder) -> None:

@@ -8,6 +8,7 @@ loop.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ from transformers.utils import logging as transformers_logging
 
 from bot.batching import MicroBatcher
 from bot.classify import tuning
+from bot.classify.onnx_runtime import Exported, OnnxEncoder, export
 from bot.classify.tuning import TopLayers, mean_pool
 from bot.config import Precision
 
@@ -82,6 +84,7 @@ class TransformersEncoder:
         self.dimension = int(self.model.config.hidden_size)
         self.fingerprint = self._fingerprint(path, self.dtype)
         self.top: TopLayers | None = None  # installed by tune_top(): intent vectors from tuned top layers
+        self.lone: OnnxEncoder | None = None  # installed by serve_lone(): a text that comes alone runs there
         # One thread: torch already uses every core inside a call, and a queue of calls keeps batches whole.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
         self._batcher = MicroBatcher(self._run, Embeddings.rows, MAX_RUN, "encoder-batches")
@@ -106,7 +109,12 @@ class TransformersEncoder:
             yield rows, batch
 
     def embed(self, texts: Sequence[str], batch_size: int = BATCH) -> Embeddings:
-        """Both vectors of every text, shape (len(texts), dimension) each, in the order of `texts`."""
+        """Both vectors of every text, shape (len(texts), dimension) each, in the order of `texts`. A text alone
+        runs in ONNX Runtime once serve_lone() exported the encoder as it is now (weights and tuning)."""
+        if len(texts) == 1 and self.lone is not None and self.lone.key == self.intent_fingerprint:
+            batch = self.tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS, return_tensors="np")
+            vectors = self.lone.run(batch["input_ids"], batch["attention_mask"])
+            return Embeddings(vectors[0], vectors[-1])
         general = np.zeros((len(texts), self.dimension), dtype=np.float32)
         intent = general if self.top is None else np.zeros_like(general)
         with torch.inference_mode():
@@ -147,6 +155,25 @@ class TransformersEncoder:
             logger.info("tuned top layers=%d examples=%d seconds=%.1f", k, len(examples), time.perf_counter() - started)
         top.key = key
         self.top = top.to(self.dtype)  # tuned and cached in float32, run in the encoder's dtype
+
+    def serve_lone(self, cache_dir: Path) -> None:
+        """Run a text that comes alone in ONNX Runtime (onnx_runtime.py): the encoder with its tuned top layers
+        as they are now, exported once to `cache_dir` (about 15 s) and loaded from there after. The export holds
+        the very weights the batches run, in float32. A model the exporter can't handle stays on PyTorch."""
+        self.lone = None
+        key = self.intent_fingerprint
+        path = cache_dir / f"encoder-{key}.onnx"
+        try:
+            if not path.exists():
+                started = time.perf_counter()
+                top = None if self.top is None else copy.deepcopy(self.top).float()
+                graph = Exported(copy.deepcopy(self.model).float(), top)
+                sample = ["a short text", "and a longer text than that one"]
+                export(graph, self.tokenizer(sample, padding=True, return_tensors="pt"), path)
+                logger.info("exported the encoder to ONNX seconds=%.1f", time.perf_counter() - started)
+            self.lone = OnnxEncoder(path, key, torch.get_num_threads())
+        except Exception:
+            logger.warning("a message alone runs on PyTorch: no ONNX Runtime session from %s", path, exc_info=True)
 
     @property
     def intent_fingerprint(self) -> str:
