@@ -47,10 +47,10 @@ def default_model_path() -> Path:
 
 
 def inference_dtype(precision: Precision, capabilities: Mapping[str, object]) -> torch.dtype:
-    """The dtype the encoder runs in. One message is bound by reading the weights (BENCHMARKS.md), and bfloat16
-    halves them: where the CPU multiplies bfloat16 natively (AVX512-BF16, AMX) a message takes about three
-    quarters of the float32 time (bench/precision.py), with vectors within cosine 0.9997 of it; elsewhere
-    bfloat16 is emulated, slower than float32, so `auto` keeps float32 there."""
+    """The dtype the encoder runs in on PyTorch. Where the CPU multiplies bfloat16 natively (AVX512-BF16, AMX)
+    batches run 1.5-1.8 times the float32 texts/s and a message alone about three quarters of its time
+    (bench/one_message.py), with vectors within cosine 0.9997 of it; elsewhere bfloat16 is emulated, slower
+    than float32, so `auto` keeps float32 there."""
     if precision == "auto":
         native = capabilities.get("avx512_bf16") or capabilities.get("amx_bf16")
         return torch.bfloat16 if native else torch.float32
