@@ -5,10 +5,10 @@
 
 Prints: the model's own texts/s (the encoder and the tuned copy of its top layers, nothing of the service
 around them) at each batch size (and its best), the service classifier's texts/s with `--concurrency`
-requests in flight (each one message, as the worker's callers are), their ratio, the latency of one message
-at a time (p50/p99; a message alone runs in ONNX Runtime, as in the service, unless --no-onnx) with the
-encoder's own time for each message right beside it (and the median of what the
-service adds: this VM drifts too much for two separate runs to show it), and what the intent model (head and
+requests in flight (each one message, as the worker's callers are), their ratio (and the same ratio measured
+in back-to-back pairs, which this VM's drift skews less), the latency of one message at a time (p50/p99; a
+message alone runs in ONNX Runtime, as in the service, unless --no-onnx) with the encoder's own time for each
+message right beside it (and the median of what the service adds), and what the intent model (head and
 neighbours' vote) costs a text on its own. FILE has one text per line; by default the demo brand's example
 utterances from policies/intents.yaml are used.
 """
@@ -81,6 +81,18 @@ async def concurrent_rate(classifier: Classifier, texts: list[str], concurrency:
     return len(texts) / (time.perf_counter() - started)
 
 
+async def paired_ratios(
+    classifier: Classifier, texts: list[str], batch_size: int, concurrency: int, rounds: int = 5
+) -> list[float]:
+    """The service's texts/s over the model's at `batch_size`, each pair measured back to back on the same texts:
+    this VM's speed drifts by half within minutes, so the one-pass ratio above can be the drift's."""
+    encoder, ratios = classifier.encoder, []
+    for _ in range(rounds):
+        raw = await encoder.in_thread(raw_rates, encoder, texts, (batch_size,))
+        ratios.append(await concurrent_rate(classifier, texts, concurrency) / raw[batch_size])
+    return ratios
+
+
 async def latencies(classifier: Classifier, texts: list[str]) -> tuple[list[float], list[float]]:
     """Milliseconds of each message through the service's classifier, and through the encoder alone on its
     thread right beside it: paired, so what the service adds shows through this VM's drift."""
@@ -149,6 +161,7 @@ async def main() -> None:
         best_batch = max(rates, key=rates.__getitem__)
         await concurrent_rate(classifier, texts[:128], args.concurrency)  # warm-up
         service = await concurrent_rate(classifier, texts, args.concurrency)
+        ratios = await paired_ratios(classifier, texts[:600], best_batch, args.concurrency)
         single, alone = await latencies(classifier, texts[:300])
         vectors = await encoder.in_thread(encoder.embed, texts[:256])
     finally:
@@ -166,6 +179,9 @@ async def main() -> None:
     print(f"| raw encoder, best (batch {best_batch}) | {rates[best_batch]:.0f} texts/s |")
     print(f"| service classifier, {args.concurrency} concurrent single-message requests | {service:.0f} texts/s |")
     print(f"| ratio service / raw best (goal >= 0.9) | {service / rates[best_batch]:.2f} |")
+    low, high = min(ratios), max(ratios)
+    figure = f"{statistics.median(ratios):.2f} ({low:.2f}-{high:.2f})"
+    print(f"| the same ratio in {len(ratios)} back-to-back pairs (600 texts each): median (range) | {figure} |")
     quantiles = statistics.quantiles(single, n=100)
     print(f"| one message at a time, p50 / p99 (goal p50 < 15 ms) | {quantiles[49]:.1f} ms / {quantiles[98]:.1f} ms |")
     quantiles = statistics.quantiles(alone, n=100)

@@ -21,8 +21,8 @@ from bot.policy.load import load_policy
 from tests.conftest import ROOT
 
 DATA = ROOT / "tests" / "data"
-# From 3 tokens to past the encoder's 128 (truncated): the graph takes any length.
-TEXTS = ["hi", "do you sell tents", "my jacket leaks at the seams after a wash, can I get it replaced?", "tent " * 150]
+# From no word (2 tokens) to past the encoder's 128 (truncated): the graph takes any length.
+TEXTS = ["", "do you sell tents", "my jacket leaks at the seams after a wash, can I get it replaced?", "tent " * 150]
 
 
 def examples() -> list[tuple[str, str]]:
