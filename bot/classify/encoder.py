@@ -172,6 +172,7 @@ class TransformersEncoder:
                 export(graph, self.tokenizer(sample, padding=True, return_tensors="pt"), path)
                 logger.info("exported the encoder to ONNX seconds=%.1f", time.perf_counter() - started)
             self.lone = OnnxEncoder(path, key, torch.get_num_threads())
+            logger.info("a message alone runs in ONNX Runtime graph=%s", path.name)
         except Exception:
             logger.warning("a message alone runs on PyTorch: no ONNX Runtime session from %s", path, exc_info=True)
 

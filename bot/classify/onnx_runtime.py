@@ -62,7 +62,8 @@ def export(graph: Exported, sample: dict[str, torch.Tensor], path: Path) -> None
 @contextmanager
 def _quiet() -> Iterator[None]:
     """The exporter's chatter kept out of the service's log: its passes log each rewrite at INFO, and it warns
-    about packages it doesn't need (torchvision) and its own deprecations. Its errors still raise."""
+    about packages it doesn't need (torchvision) and its own deprecations. Its errors still raise. The warnings
+    filter is the process's: for the export's seconds at start, other threads' warnings are dropped too."""
     loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
     levels = [logger.level for logger in loggers]
     try:
