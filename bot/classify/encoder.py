@@ -8,7 +8,6 @@ loop.
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import json
 import logging
@@ -26,7 +25,7 @@ from transformers.utils import logging as transformers_logging
 
 from bot.batching import MicroBatcher
 from bot.classify import tuning
-from bot.classify.onnx_runtime import Exported, OnnxEncoder, export
+from bot.classify.onnx_runtime import OnnxEncoder, export
 from bot.classify.tuning import TopLayers, mean_pool
 from bot.config import Precision
 
@@ -158,7 +157,7 @@ class TransformersEncoder:
 
     def serve_lone(self, cache_dir: Path) -> None:
         """Run a text that comes alone in ONNX Runtime (onnx_runtime.py): the encoder with its tuned top layers
-        as they are now, exported once to `cache_dir` (about 15 s) and loaded from there after. The export holds
+        as they are now, exported once to `cache_dir` (15-25 s) and loaded from there after. The export holds
         the very weights the batches run, in float32. A model the exporter can't handle stays on PyTorch."""
         self.lone = None
         key = self.intent_fingerprint
@@ -166,10 +165,11 @@ class TransformersEncoder:
         try:
             if not path.exists():
                 started = time.perf_counter()
-                top = None if self.top is None else copy.deepcopy(self.top).float()
-                graph = Exported(copy.deepcopy(self.model).float(), top)
-                sample = ["a short text", "and a longer text than that one"]
-                export(graph, self.tokenizer(sample, padding=True, return_tensors="pt"), path)
+                top = None if self.top is None else (len(self.top.layers), _float32(self.top))
+                sample = self.tokenizer(
+                    ["a short text", "and a longer text than that"], padding=True, return_tensors="pt"
+                )
+                export(self.model.config, _float32(self.model), top, dict(sample), path)
                 logger.info("exported the encoder to ONNX seconds=%.1f", time.perf_counter() - started)
             self.lone = OnnxEncoder(path, key, torch.get_num_threads())
             logger.info("a message alone runs in ONNX Runtime graph=%s", path.name)
@@ -197,3 +197,8 @@ class TransformersEncoder:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+def _float32(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's weights in float32: what the encoder runs (rounded to bfloat16 where it runs that), widened."""
+    return {name: tensor.float() for name, tensor in module.state_dict().items()}
