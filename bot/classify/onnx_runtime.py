@@ -2,7 +2,7 @@
 
 A message that arrives while the model is idle runs alone, and PyTorch spends most of such a run in matrix
 products of a dozen rows, where its kernels reach a fraction of what they reach on batches (BENCHMARKS.md). ONNX
-Runtime's kernels run the same weights, in float32, in about half the time (bench/classify.py). On batches
+Runtime's kernels run the same weights, in float32, in about half the time (bench/one_message.py). On batches
 PyTorch is as fast or faster (bfloat16, where the CPU has it), so batches stay there: the two runtimes hold
 the same weights, and a text's vectors from either agree to within the bfloat16 rounding of the batches.
 """
@@ -52,10 +52,10 @@ def export(
     """Write the encoder (its `config` and float32 `weights`) with its tuned top layers (how many, and their
     float32 weights; None when untuned) to `path` as one graph for any batch of any length. `sample` is a
     tokenised batch of two texts of different lengths, which the exporter traces. In a child process: a process
-    that has exported keeps ~260 MiB more (the exporter's modules and traces), and the exporter's logging and
-    warnings stay its own."""
+    that has exported keeps ~250 MiB more than the graph (the exporter's modules and traces), and the
+    exporter's logging and warnings stay its own."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-        child.submit(_export, config, weights, top, dict(sample), path).result()
+        child.submit(_export, config, weights, top, sample, path).result()
 
 
 def _export(
