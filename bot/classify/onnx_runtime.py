@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import warnings
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -67,38 +65,25 @@ def _export(
     if top is not None:
         tuned = TopLayers.copied_from(model, top[0])
         tuned.load_state_dict(top[1])
+    # The exporter's chatter, kept out of the log (this process ends with the export): its passes log each
+    # rewrite at INFO, and it warns about packages it doesn't need (torchvision) and its own deprecations.
+    for name in ("torch.onnx", "onnxscript", "onnx_ir"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.simplefilter("ignore", FutureWarning)
+    warnings.simplefilter("ignore", UserWarning)
     dynamic = {0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC}
-    with _quiet():
-        program = torch.onnx.export(
-            Exported(model, tuned).eval(),
-            (sample["input_ids"], sample["attention_mask"]),
-            dynamo=True,
-            input_names=["input_ids", "attention_mask"],
-            dynamic_shapes={"input_ids": dynamic, "attention_mask": dynamic},
-            optimize=True,
-            verbose=False,
-        )
+    program = torch.onnx.export(
+        Exported(model, tuned).eval(),
+        (sample["input_ids"], sample["attention_mask"]),
+        dynamo=True,
+        input_names=["input_ids", "attention_mask"],
+        dynamic_shapes={"input_ids": dynamic, "attention_mask": dynamic},
+        optimize=True,
+        verbose=False,
+    )
     if program is None:  # only the legacy exporter writes nothing back; the dynamo one always returns a program
         raise RuntimeError("torch.onnx.export returned no program")
     cache.write_atomically(path, program.save)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """The exporter's chatter kept out of the log: its passes log each rewrite at INFO, and it warns about
-    packages it doesn't need (torchvision) and its own deprecations. Its errors still raise."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
-    levels = [logger.level for logger in loggers]
-    try:
-        for logger in loggers:
-            logger.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 class OnnxEncoder:
