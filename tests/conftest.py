@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from bot.app import build_classifier, create_app
 from bot.channels.generic import sign
 from bot.classify.encoder import TransformersEncoder, default_model_path
+from bot.classify.evaluate import read_labelled
 from bot.config import Settings
 from bot.embedded import EmbeddedRedis
 from bot.keys import STORE
@@ -215,6 +216,12 @@ def brand_models(models_dir: Path, encoder: TransformersEncoder) -> Path:
     finally:
         encoder.top, encoder.lone = None, None  # the session's encoder stays as other tests expect it
     return models_dir
+
+
+def intent_examples() -> list[tuple[str, str]]:
+    """(intent, text) pairs of tests/data/intents_train.csv without its out-of-scope rows: a small brand to tune on."""
+    train = read_labelled(ROOT / "tests" / "data" / "intents_train.csv", "text", "category")
+    return [(label, text) for label, text in zip(train.labels, train.texts, strict=True) if label != "oos"]
 
 
 @pytest.fixture

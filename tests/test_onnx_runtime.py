@@ -14,20 +14,13 @@ import torch
 
 from bot.app import build_classifier
 from bot.classify.encoder import TransformersEncoder
-from bot.classify.evaluate import read_labelled
 from bot.classify.onnx_runtime import Exported
 from bot.config import Settings
 from bot.policy.load import load_policy
-from tests.conftest import ROOT
+from tests.conftest import ROOT, intent_examples
 
-DATA = ROOT / "tests" / "data"
 # From no word (2 tokens) to past the encoder's 128 (truncated): the graph takes any length.
 TEXTS = ["", "do you sell tents", "my jacket leaks at the seams after a wash, can I get it replaced?", "tent " * 150]
-
-
-def examples() -> list[tuple[str, str]]:
-    train = read_labelled(DATA / "intents_train.csv", "text", "category")
-    return [(label, text) for label, text in zip(train.labels, train.texts, strict=True) if label != "oos"]
 
 
 def counting(encoder: TransformersEncoder, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -51,7 +44,7 @@ def test_a_message_alone_runs_in_onnx_runtime_with_the_vectors_of_a_batch(
     untuned: TransformersEncoder, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.classify")
-    untuned.tune_top(1, examples(), tmp_path)
+    untuned.tune_top(1, intent_examples(), tmp_path)
     untuned.serve_lone(tmp_path)
     assert [path.name for path in tmp_path.glob("*.onnx")] == [f"encoder-{untuned.intent_fingerprint}.onnx"]
     ran = counting(untuned, monkeypatch)
@@ -81,12 +74,12 @@ def test_a_message_alone_runs_in_onnx_runtime_with_the_vectors_of_a_batch(
 
     # Retuned, the encoder no longer matches the export: a message alone runs on PyTorch until served again.
     ran = counting(untuned, monkeypatch)
-    untuned.tune_top(1, examples()[1:], tmp_path)
+    untuned.tune_top(1, intent_examples()[1:], tmp_path)
     retuned = untuned.embed([TEXTS[2]])
     assert ran == [] and not np.allclose(retuned.intent, alone[2].intent, atol=1e-3)
 
     # Untuned (no top layers), the graph gives the general vector alone, and it stands for the intent one.
-    untuned.tune_top(0, examples(), tmp_path)
+    untuned.tune_top(0, intent_examples(), tmp_path)
     untuned.serve_lone(tmp_path)
     ran = counting(untuned, monkeypatch)
     plain = untuned.embed([TEXTS[2]])

@@ -12,13 +12,11 @@ import torch
 
 from bot.app import load_encoder
 from bot.classify.encoder import TransformersEncoder, default_model_path, inference_dtype
-from bot.classify.evaluate import read_labelled
 from bot.classify.head import train_head
 from bot.classify.tuning import TopLayers
 from bot.config import Settings
-from tests.conftest import ROOT
+from tests.conftest import intent_examples
 
-DATA = ROOT / "tests" / "data"
 # Lengths from 1 to ~40 tokens in one batch: padding must not leak into the real tokens' states.
 TEXTS = [
     "hi",
@@ -38,8 +36,7 @@ def test_an_untuned_copy_of_the_top_layers_gives_the_encoders_own_vectors(untune
 def test_tuning_is_cached_by_examples_and_sharpens_the_intents(
     untuned: TransformersEncoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    train = read_labelled(DATA / "intents_train.csv", "text", "category")
-    examples = [(label, text) for label, text in zip(train.labels, train.texts, strict=True) if label != "oos"]
+    examples = intent_examples()
     texts, labels = [t for _, t in examples], [label for label, _ in examples]
     frozen = train_head(untuned.embed(texts).general, labels)
 
@@ -95,8 +92,7 @@ def test_a_bfloat16_encoder_gives_the_float32_vectors_and_tunes_in_float32(
         assert rounded.dtype == np.float32 and np.allclose(np.linalg.norm(rounded, axis=1), 1, atol=1e-5)
         assert float(np.min((exact * rounded).sum(axis=1))) > 0.999
 
-        train = read_labelled(DATA / "intents_train.csv", "text", "category")
-        examples = [(label, text) for label, text in zip(train.labels, train.texts, strict=True) if label != "oos"]
+        examples = intent_examples()
         half.tune_top(1, examples, tmp_path)
         cached = torch.load(next(tmp_path.glob("intent-top1-*.pt")), weights_only=True)
         assert {tensor.dtype for tensor in cached.values()} == {torch.float32}  # tuned (and kept) in float32
