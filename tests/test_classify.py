@@ -95,21 +95,28 @@ def test_card_numbers_need_a_luhn_check_and_are_masked(settings: Settings, text:
     assert all("4111 1111" not in f.evidence and "5500" not in f.evidence for f in detector.detect(text))
 
 
-async def test_concurrent_calls_share_model_runs(encoder: TransformersEncoder) -> None:
-    class Counting(TransformersEncoder):
-        runs = 0
+async def test_concurrent_calls_share_model_runs(brand: Classifier) -> None:
+    runs: list[int] = []
 
+    class Counting(TransformersEncoder):
         def embed(self, texts: Sequence[str], batch_size: int = 64) -> Embeddings:
-            Counting.runs += 1
+            runs.append(len(texts))
             return super().embed(texts, batch_size)
 
-    counting = Counting(encoder.path)
+    counting = Counting(brand.encoder.path)
+    counting.top = brand.encoder.top  # the same tuned layers: the same intent vectors
+    classifier = Classifier(counting, brand.intents, brand.risk, brand.unknown_below, brand.sentiment)
     texts = [f"where is my parcel number {i}?" for i in range(40)] + ["hi", "do you sell tents in bright orange?"]
-    vectors = await asyncio.gather(*(counting.aembed([text]) for text in texts))
+    alone = await asyncio.gather(*(classifier.classify_many([text]) for text in texts))
     counting.close()
-    assert Counting.runs < len(texts) / 4  # batched, not one run per call
-    expected = encoder.embed(texts).general
-    assert np.allclose(np.concatenate([v.general for v in vectors]), expected, atol=1e-5)  # each got its own
+    assert len(runs) < len(texts) / 4 and sum(runs) == len(texts)  # batched, not one run per call
+    together, general = await brand.classify_many(texts)  # one call: one batch
+    mine = [result for results, _ in alone for result in results]  # each caller got its own text's reading
+    assert [(r.intent, r.sentiment, r.risk_flags) for r in mine] == [
+        (r.intent, r.sentiment, r.risk_flags) for r in together
+    ]
+    assert np.allclose([r.confidence for r in mine], [r.confidence for r in together], atol=1e-3)
+    assert np.allclose(np.concatenate([vectors for _, vectors in alone]), general, atol=1e-5)
 
 
 async def test_a_large_vote_runs_off_the_event_loop(brand: Classifier) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.classify.encoder import TransformersEncoder
+from bot.batching import MicroBatcher
+from bot.classify.encoder import RUN_BATCH, Embeddings, TransformersEncoder
 from bot.classify.head import Head, trained
 from bot.classify.neighbours import IntentModel, example_vectors, intent_model
 from bot.classify.risk import RiskDetector
@@ -16,6 +17,7 @@ from bot.models import Classification
 from bot.policy.schema import BrandPolicy
 
 UNKNOWN = "unknown"
+MAX_RUN = 256  # texts per model run: bounds the wait of the first caller in a long queue
 # Texts x examples above which the neighbours' vote goes to a thread: about 2 ms of matrix products. Below it
 # the thread's hand-over would cost more than the vote (a few texts against a few hundred examples).
 INLINE_VOTE = 100_000
@@ -25,6 +27,38 @@ def vote_off_loop(texts: int, examples: int) -> bool:
     """Whether the intent model's vote over `examples` for `texts` is large enough to keep off the event loop
     (a Banking77-sized brand's batch of 256 takes ~40 ms there, which would stall every other request)."""
     return texts * examples > INLINE_VOTE
+
+
+class Run:
+    """One model run's vectors, and the heads' reading of all its texts, made once for the run's callers by the
+    first that needs it. By then the micro-batcher has handed the model its next run, so the reading overlaps the
+    model's work instead of delaying it, and one product of the run's vectors against the examples costs a
+    fraction of one per caller (BENCHMARKS.md, "What the service adds to a lone message")."""
+
+    def __init__(self, vectors: Embeddings, intents: IntentModel, sentiment: Head | None) -> None:
+        self.vectors = vectors
+        self._intents = intents
+        self._sentiment = sentiment
+        self._reading: asyncio.Task[tuple[np.ndarray, np.ndarray | None]] | None = None
+
+    async def reading(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Every text's intent probabilities, and sentiment probabilities (None without a sentiment head)."""
+        if self._reading is None:
+            self._reading = asyncio.create_task(self._read())
+        return await asyncio.shield(self._reading)  # a caller cancelled meanwhile leaves it to the others
+
+    async def _read(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if vote_off_loop(len(self.vectors.general), self._intents.examples):
+            intents = await asyncio.to_thread(self._intents.probabilities, self.vectors)
+        else:
+            intents = self._intents.probabilities(self.vectors)
+        sentiment = self._sentiment.probabilities(self.vectors.general) if self._sentiment is not None else None
+        return intents, sentiment
+
+
+def _share(run: Run, start: int, stop: int) -> tuple[Run, int, int]:
+    """A caller's share of a run: the run itself (read once for all) and the caller's rows in it."""
+    return run, start, stop
 
 
 def _examples(policy: BrandPolicy) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -57,6 +91,7 @@ class Classifier:
         self.unknown_below = unknown_below
         self.sentiment = sentiment
         self.trained_on = trained_on  # the examples of the heads, to tell whether a new policy changed them
+        self._batcher = MicroBatcher(self._embed_run, _share, MAX_RUN, "classifier-runs")
 
     @classmethod
     def build(
@@ -86,26 +121,31 @@ class Classifier:
         return _examples(policy) == self.trained_on
 
     async def classify_many(self, texts: Sequence[str]) -> tuple[list[Classification], np.ndarray]:
-        """Classifications and the general vectors of the texts (reused for knowledge retrieval)."""
-        vectors = await self.encoder.aembed(texts)
-        if not len(texts):
-            return [], vectors.general
-        if vote_off_loop(len(texts), self.intents.examples):
-            probabilities = await asyncio.to_thread(self.intents.probabilities, vectors)
-        else:
-            probabilities = self.intents.probabilities(vectors)
+        """Classifications and the general vectors of the texts (reused for knowledge retrieval). Calls that
+        arrive while the model is busy share its next run, so concurrent single messages cost about what one
+        batch costs; only the risk patterns run per text."""
+        if not texts:
+            return [], np.zeros((0, self.encoder.dimension), dtype=np.float32)
+        run, start, stop = await self._batcher.submit(texts)
+        intents, sentiment = await run.reading()
+        probabilities = intents[start:stop]
         predictions = self.intents.best(probabilities)
-        feelings = self.sentiment.predict(vectors.general) if self.sentiment else [(None, None)] * len(texts)
+        feelings: list[tuple[str | None, float | None]] = [(None, None)] * len(texts)
+        if self.sentiment is not None and sentiment is not None:
+            feelings = list(self.sentiment.best(sentiment[start:stop]))
         results = [
             Classification(
                 intent=intent if confidence >= self.unknown_below else UNKNOWN,
                 confidence=confidence,
-                sentiment=sentiment,
-                sentiment_score=sentiment_score,
+                sentiment=feeling,
+                sentiment_score=score,
                 risk_flags=self.risk.detect(text, row),
             )
-            for text, row, (intent, confidence), (sentiment, sentiment_score) in zip(
+            for text, row, (intent, confidence), (feeling, score) in zip(
                 texts, probabilities, predictions, feelings, strict=True
             )
         ]
-        return results, vectors.general
+        return results, run.vectors.general[start:stop]
+
+    async def _embed_run(self, texts: list[str]) -> Run:
+        return Run(await self.encoder.in_thread(self.encoder.embed, texts, RUN_BATCH), self.intents, self.sentiment)

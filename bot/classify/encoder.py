@@ -23,7 +23,6 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
-from bot.batching import MicroBatcher
 from bot.classify import tuning
 from bot.classify.onnx_runtime import OnnxEncoder, export
 from bot.classify.tuning import TopLayers, mean_pool
@@ -34,7 +33,6 @@ T = TypeVar("T")
 
 MAX_TOKENS = 128
 BATCH = 64
-MAX_RUN = 256  # texts per model run: bounds the wait of the first caller in a long queue
 RUN_BATCH = 32  # a run's texts, sorted by length, go through in batches this big: little padding
 
 
@@ -86,7 +84,6 @@ class TransformersEncoder:
         self.lone: OnnxEncoder | None = None  # installed by serve_lone(): a text that comes alone runs there
         # One thread: torch already uses every core inside a call, and a queue of calls keeps batches whole.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
-        self._batcher = MicroBatcher(self._run, Embeddings.rows, MAX_RUN, "encoder-batches")
 
     @staticmethod
     def _fingerprint(path: Path, dtype: torch.dtype) -> str:
@@ -183,17 +180,10 @@ class TransformersEncoder:
         return self.fingerprint if self.top is None else f"{self.fingerprint}-top{len(self.top.layers)}-{self.top.key}"
 
     async def in_thread(self, function: Callable[..., T], *args: object) -> T:
-        """Run model work (training, indexing) on the encoder's own thread. Torch work from a second thread
-        makes both slower (each thread keeps a team of spinning compute threads), so all of it goes here."""
+        """Run model work (classification runs, training, indexing) on the encoder's own thread. Torch work from a
+        second thread makes both slower (each thread keeps a team of spinning compute threads), so all of it goes
+        here."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-    async def aembed(self, texts: Sequence[str]) -> Embeddings:
-        """embed() off the event loop, micro-batched: calls that arrive while the model is busy are embedded
-        together in its next run, so concurrent single messages cost about what one batch costs."""
-        return await self._batcher.submit(texts)
-
-    async def _run(self, texts: list[str]) -> Embeddings:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.embed, texts, RUN_BATCH)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -32,9 +32,6 @@ class Head:
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
 
-    def predict(self, vectors: np.ndarray) -> list[tuple[str, float]]:
-        return self.best(self.probabilities(vectors))
-
     def best(self, probs: np.ndarray) -> list[tuple[str, float]]:
         """The most probable label of each row of `probabilities()`, with its probability."""
         best = probs.argmax(axis=1)
