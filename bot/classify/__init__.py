@@ -130,9 +130,9 @@ class Classifier:
         intents, sentiment = await run.reading()
         probabilities = intents[start:stop]
         predictions = self.intents.best(probabilities)
-        feelings: list[tuple[str | None, float | None]] = [(None, None)] * len(texts)
+        feelings: Sequence[tuple[str | None, float | None]] = [(None, None)] * len(texts)
         if self.sentiment is not None and sentiment is not None:
-            feelings = list(self.sentiment.best(sentiment[start:stop]))
+            feelings = self.sentiment.best(sentiment[start:stop])
         results = [
             Classification(
                 intent=intent if confidence >= self.unknown_below else UNKNOWN,
