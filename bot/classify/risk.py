@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bot.classify.prefilter import FlagPatterns
 from bot.models import Priority, RiskFlag
 from bot.policy.schema import RiskLexicon
 
@@ -61,36 +62,10 @@ class PiiRedactor:
         return self._pattern.sub("[pii]", text) if self._pattern is not None else text
 
 
-def _compiled(patterns: Sequence[str]) -> re.Pattern[str] | None:
-    """One regular expression for a flag's patterns, matched case-insensitively. Patterns written in lower case
-    run on the lowered text without re.IGNORECASE, which is two to three times faster in Python's engine; any
-    capital letter (a `(?-i:...)` group, an escape like \\S) keeps re.IGNORECASE on the original text."""
-    if not patterns:
-        return None
-    joined = "|".join(f"(?:{p})" for p in patterns)
-    return re.compile(joined, re.IGNORECASE if re.search("[A-Z]", joined) else 0)
-
-
-def _matched(pattern: re.Pattern[str] | None, text: str, lowered: str) -> str | None:
-    """The first match of `pattern` in `text` (at most 80 characters), or None."""
-    if pattern is None:
-        return None
-    if pattern.flags & re.IGNORECASE:
-        match = pattern.search(text)
-        return match.group(0)[:80] if match else None
-    match = pattern.search(lowered)
-    if match is None:
-        return None
-    # Cut from the original text where lowering kept every character in its place (it nearly always does).
-    source = text if len(lowered) == len(text) else lowered
-    return source[match.start() : match.end()][:80]
-
-
 @dataclass(frozen=True)
 class _Rule:
     name: str
     priority: str
-    pattern: re.Pattern[str] | None
     intents: tuple[int, ...]  # columns of the intent model's probabilities
     resemblance: float
 
@@ -109,12 +84,12 @@ class RiskDetector:
             _Rule(
                 name,
                 spec.priority,
-                _compiled(spec.patterns),
                 tuple(column[intent] for intent in spec.intents if intent in column),
                 spec.resemblance,
             )
             for name, spec in lexicon.flags.items()
         ]
+        self._patterns = FlagPatterns({name: spec.patterns for name, spec in lexicon.flags.items()})
         self._labels = tuple(intent_labels)
         pii = lexicon.flags.get(PII)
         self._pii_priority = pii.priority if pii is not None else Priority.NORMAL
@@ -122,11 +97,11 @@ class RiskDetector:
     def detect(self, text: str, probabilities: np.ndarray | None = None) -> tuple[RiskFlag, ...]:
         """Flags for `text`; `probabilities` is the intent model's row for it (columns as `intent_labels`)."""
         flags = []
-        lowered = text.lower()
+        matched = self._patterns.first_matches(text)
         row = probabilities.tolist() if probabilities is not None else None  # plain floats: cheap to index
         for rule in self._rules:
             # The words a pattern matched are the clearest evidence for a reviewer; else the model's reading.
-            evidence = _matched(rule.pattern, text, lowered) or self._resembles(rule, row)
+            evidence = matched.get(rule.name) or self._resembles(rule, row)
             if evidence:
                 flags.append(RiskFlag(name=rule.name, priority=rule.priority, evidence=evidence))
         card = card_number(text)

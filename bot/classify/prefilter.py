@@ -1,0 +1,205 @@
+"""Each risk flag's first pattern match in a text, found without trying every pattern at every position.
+
+Python's engine tries every alternative of a flag's patterns at every position of a text: about 150 µs a
+message for the demo brand's lexicon, as much as a fifth of a text's model time on a fast CPU, and spent on the
+event loop, where the model thread waits for it (bench/classify.py). Yet nearly every pattern names words that
+any match contains: `\\b(kill|hang)\\s+myself\\b` can't match a text without "myself". One pass over the text
+finds which of the lexicon's words it contains (a trie of them, as one regular expression), and only the
+patterns whose words are there go to the engine, which finds the match as before: the flags and their
+evidence are the same, found in a third of the time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from re import _parser  # type: ignore[attr-defined]  # the standard library's own reading of a pattern
+from re._constants import (
+    ATOMIC_GROUP,
+    BRANCH,
+    LITERAL,
+    MAX_REPEAT,
+    MIN_REPEAT,
+    POSSESSIVE_REPEAT,
+    SUBPATTERN,
+)
+from typing import Any
+
+Words = frozenset[str]
+EVIDENCE = 80  # characters of a match shown as evidence
+
+
+def compiled(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One regular expression for a flag's patterns, matched case-insensitively. Patterns written in lower case
+    run on the lowered text without re.IGNORECASE, which is two to three times faster in Python's engine; any
+    capital letter (a `(?-i:...)` group, an escape like \\S) keeps re.IGNORECASE on the original text."""
+    if not patterns:
+        return None
+    joined = "|".join(f"(?:{p})" for p in patterns)
+    return re.compile(joined, re.IGNORECASE if re.search("[A-Z]", joined) else 0)
+
+
+class FlagPatterns:
+    """Every flag's patterns; `first_matches` gives what one alternation of each flag's patterns (`compiled`)
+    would match first. A case-insensitive flag is searched that way, whole: under re.IGNORECASE "s" also matches
+    "ſ", so no word can be required of the lowered text. A lowered flag's patterns are split into their
+    alternatives, each searched only in texts that contain one of its words: of several matches of a flag the
+    one that starts first wins, and of two that start together the one written first, as in one alternation."""
+
+    def __init__(self, flags: Mapping[str, Sequence[str]]) -> None:
+        self._whole: list[tuple[str, re.Pattern[str]]] = []
+        self._pieces: list[tuple[str, re.Pattern[str]]] = []
+        always: list[int] = []
+        by_word: dict[str, list[int]] = {}
+        for name, patterns in flags.items():
+            whole = compiled(patterns)
+            if whole is None:
+                continue
+            if whole.flags & re.IGNORECASE:
+                self._whole.append((name, whole))
+                continue
+            for piece in (piece for pattern in patterns for piece in alternatives(pattern)):
+                pattern = re.compile(piece)
+                words = required_words(pattern)
+                for word in words or ():
+                    by_word.setdefault(word, []).append(len(self._pieces))
+                if words is None:
+                    always.append(len(self._pieces))
+                self._pieces.append((name, pattern))
+        self._always = frozenset(always)
+        # The finder reports the longest word at each position; the words it begins with are there too.
+        self._finder = re.compile(f"(?=({_trie(by_word)}))") if by_word else None
+        self._pieces_of = {
+            word: frozenset(i for end in range(1, len(word) + 1) for i in by_word.get(word[:end], ()))
+            for word in by_word
+        }
+
+    def first_matches(self, text: str) -> dict[str, str]:
+        """Each matching flag's first match in `text` (at most EVIDENCE characters)."""
+        found: dict[str, str] = {}
+        for name, whole in self._whole:
+            match = whole.search(text)
+            if match:
+                found[name] = match.group(0)[:EVIDENCE]
+        lowered = text.lower()
+        candidates = set(self._always)
+        if self._finder is not None:
+            for word in self._finder.finditer(lowered):
+                candidates |= self._pieces_of[word.group(1)]
+        first: dict[str, re.Match[str]] = {}
+        for index in sorted(candidates):  # the order the patterns are written in
+            name, piece = self._pieces[index]
+            match = piece.search(lowered)
+            if match and (name not in first or match.start() < first[name].start()):
+                first[name] = match
+        # Cut from the original text where lowering kept every character in its place (it nearly always does).
+        source = text if len(lowered) == len(text) else lowered
+        for name, match in first.items():
+            found[name] = source[match.start() : match.end()][:EVIDENCE]
+        return found
+
+
+def alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of `pattern` ("a|b(c|d)" gives "a" and "b(c|d)"), each a pattern of its own;
+    `pattern` alone where splitting could change what it means (verbose mode, references to groups)."""
+    if re.search(r"\(\?[aiLmsux]*(x|\))|\\[1-9]|\(\?P=|\(\?\(", pattern):  # verbose, global flags, references
+        return [pattern]
+    pieces, depth, start, in_class, i = [], 0, 0, False, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 1  # the escaped character is literal
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            i += pattern.startswith("^", i + 1)
+            i += pattern.startswith("]", i + 1)  # a "]" first in a class is one of its characters
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "|" and depth == 0:
+            pieces.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    pieces.append(pattern[start:])
+    try:
+        for piece in pieces:
+            re.compile(piece)
+    except re.error:
+        return [pattern]
+    return pieces
+
+
+def required_words(pattern: re.Pattern[str]) -> Words | None:
+    """Strings of which every match of `pattern` contains at least one, as written (so in the text the pattern
+    searches), or None where none are known (and for a case-insensitive pattern, see FlagPatterns)."""
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        return _sequence(_parser.parse(pattern.pattern, pattern.flags))
+    except (re.error, RecursionError):
+        return None
+
+
+def _sequence(items: Iterable[tuple[Any, Any]]) -> Words | None:
+    """The best requirement among a sequence's parts: each part must match, so any one part's words will do."""
+    best: Words | None = None
+    run = ""  # consecutive literal characters: one word
+    for op, av in items:
+        if op is LITERAL:
+            run += chr(av)
+            continue
+        best, run = _better(best, frozenset({run}) if run else None), ""
+        if op is SUBPATTERN:
+            _group, add_flags, del_flags, inner = av
+            if not add_flags and not del_flags:  # a group that changes flags (say `(?i:...)`) is not read
+                best = _better(best, _sequence(inner))
+        elif op is BRANCH:
+            best = _better(best, _branch(av[1]))
+        elif op in (MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT) and av[0] >= 1:
+            best = _better(best, _sequence(av[2]))
+        elif op is ATOMIC_GROUP:
+            best = _better(best, _sequence(av))
+        # Anything else (a character class, an anchor, a look-around, a back-reference, a part that may repeat
+        # zero times) requires no particular word.
+    return _better(best, frozenset({run}) if run else None)
+
+
+def _branch(alternatives: Iterable[Iterable[tuple[Any, Any]]]) -> Words | None:
+    """Every alternative's words together; none at all if one alternative requires none."""
+    words: set[str] = set()
+    for alternative in alternatives:
+        found = _sequence(alternative)
+        if found is None:
+            return None
+        words |= found
+    return frozenset(words)
+
+
+def _better(a: Words | None, b: Words | None) -> Words | None:
+    """The more selective requirement: the longer shortest word (rarer in text), then fewer words."""
+    if a is None or b is None:
+        return a if b is None else b
+    return max(a, b, key=lambda words: (min(map(len, words)), -len(words)))
+
+
+def _trie(words: Iterable[str]) -> str:
+    """A regular expression matching the longest of `words` that starts where it is tried: one branch per
+    distinct next character, so the engine follows one path instead of trying every word."""
+    root: dict[str, dict] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _branches(root)
+
+
+def _branches(node: dict[str, dict]) -> str:
+    branches = [re.escape(char) + _branches(child) for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+    if "" in node:  # a word ends here: longer ones first (greedy), else this one
+        return f"(?:{body})?"
+    return body
