@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bot.app import load_encoder
-from bot.classify.encoder import TransformersEncoder, default_model_path, inference_dtype
+from bot.classify.encoder import TransformersEncoder, default_model_path, inference_dtype, run_batch
 from bot.classify.head import train_head
 from bot.classify.tuning import TopLayers
 from bot.config import Settings
@@ -78,6 +78,12 @@ def test_bfloat16_is_chosen_only_where_the_cpu_computes_it_natively() -> None:
     assert inference_dtype("auto", {"avx512_bf16": False, "avx2": True}) == torch.float32  # emulated: slower
     assert inference_dtype("float32", {"avx512_bf16": True}) == torch.float32
     assert inference_dtype("bfloat16", {}) == torch.bfloat16
+
+
+def test_runs_go_through_in_larger_batches_only_where_amx_multiplies_them() -> None:
+    assert run_batch(torch.bfloat16, {"avx512_bf16": True, "amx_bf16": True}) == 64
+    assert run_batch(torch.bfloat16, {"avx512_bf16": True, "amx_bf16": False}) == 32
+    assert run_batch(torch.float32, {"amx_bf16": True}) == 32  # AMX does not multiply float32
 
 
 def test_a_bfloat16_encoder_gives_the_float32_vectors_and_tunes_in_float32(

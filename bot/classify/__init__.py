@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.batching import MicroBatcher
-from bot.classify.encoder import RUN_BATCH, Embeddings, TransformersEncoder
+from bot.classify.encoder import Embeddings, TransformersEncoder
 from bot.classify.head import Head, trained
 from bot.classify.neighbours import IntentModel, example_vectors, intent_model
 from bot.classify.risk import RiskDetector
@@ -148,4 +148,8 @@ class Classifier:
         return results, run.vectors.general[start:stop]
 
     async def _embed_run(self, texts: list[str]) -> Run:
-        return Run(await self.encoder.in_thread(self.encoder.embed, texts, RUN_BATCH), self.intents, self.sentiment)
+        return Run(
+            await self.encoder.in_thread(self.encoder.embed, texts, self.encoder.run_batch),
+            self.intents,
+            self.sentiment,
+        )

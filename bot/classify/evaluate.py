@@ -19,7 +19,7 @@ from typing import TextIO
 import numpy as np
 
 from bot.classify import UNKNOWN, Classifier
-from bot.classify.encoder import RUN_BATCH, TransformersEncoder
+from bot.classify.encoder import TransformersEncoder
 from bot.classify.neighbours import fit as fit_intents
 from bot.classify.risk import RiskDetector
 from bot.errors import ConfigError
@@ -165,8 +165,8 @@ async def out_of_fold(
         fit = [i for i in range(len(examples)) if i not in held_set]
         if fold == 0 or retune:
             await encoder.in_thread(encoder.tune_top, tuned_layers, [examples[i] for i in fit] if retune else examples)
-            vectors = await encoder.in_thread(encoder.embed, texts, RUN_BATCH)
-            oos_vectors = await encoder.in_thread(encoder.embed, oos_texts, RUN_BATCH)
+            vectors = await encoder.in_thread(encoder.embed, texts, encoder.run_batch)
+            oos_vectors = await encoder.in_thread(encoder.embed, oos_texts, encoder.run_batch)
         probe = fit_intents(vectors.take(fit), [labels[i] for i in fit])
         for (guess, score), i in zip(probe.best(probe.probabilities(vectors.take(held))), held, strict=True):
             confidence[i], correct[i] = score, guess == labels[i]
@@ -189,7 +189,7 @@ async def evaluate(
         threshold = calibrate(*await out_of_fold(encoder, examples, oos, tuned_layers, retune=False))
     else:
         await encoder.in_thread(encoder.tune_top, tuned_layers, examples)
-    vectors = await encoder.in_thread(encoder.embed, [text for _, text in examples], RUN_BATCH)
+    vectors = await encoder.in_thread(encoder.embed, [text for _, text in examples], encoder.run_batch)
     model = fit_intents(vectors, [label for label, _ in examples])
     train_seconds = time.perf_counter() - started
 
