@@ -39,19 +39,27 @@ class Run:
         self.vectors = vectors
         self._intents = intents
         self._sentiment = sentiment
-        self._reading: asyncio.Task[tuple[np.ndarray, np.ndarray | None]] | None = None
+        self._read: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._reading: asyncio.Task[tuple[np.ndarray, np.ndarray | None]] | None = None  # a vote on a thread
 
     async def reading(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Every text's intent probabilities, and sentiment probabilities (None without a sentiment head)."""
+        """Every text's intent probabilities, and sentiment probabilities (None without a sentiment head). Made
+        by the first caller there and then: a hand-over to a task would cost the loop a turn a caller. Only a vote
+        large enough for a thread (`vote_off_loop`) is awaited, and shared."""
+        if self._read is not None:
+            return self._read
+        if not vote_off_loop(len(self.vectors.general), self._intents.examples):
+            self._read = self._with_sentiment(self._intents.probabilities(self.vectors))
+            return self._read
         if self._reading is None:
-            self._reading = asyncio.create_task(self._read())
+            self._reading = asyncio.create_task(self._read_in_thread())
         return await asyncio.shield(self._reading)  # a caller cancelled meanwhile leaves it to the others
 
-    async def _read(self) -> tuple[np.ndarray, np.ndarray | None]:
-        if vote_off_loop(len(self.vectors.general), self._intents.examples):
-            intents = await asyncio.to_thread(self._intents.probabilities, self.vectors)
-        else:
-            intents = self._intents.probabilities(self.vectors)
+    async def _read_in_thread(self) -> tuple[np.ndarray, np.ndarray | None]:
+        self._read = self._with_sentiment(await asyncio.to_thread(self._intents.probabilities, self.vectors))
+        return self._read
+
+    def _with_sentiment(self, intents: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         sentiment = self._sentiment.probabilities(self.vectors.general) if self._sentiment is not None else None
         return intents, sentiment
 
