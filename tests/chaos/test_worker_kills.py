@@ -2,8 +2,8 @@
 pending, the others reclaim them, and every message ends with exactly one reply or one review case.
 
 The load goes straight into Redis through RedisStore.enqueue (the web path is the Redis-restart test's): what
-is under test here is the workers' reclaim and exactly-once commit. A part of the load is enqueued shortly before
-each kill, straight into Redis (faster than the workers drain it), so every kill lands mid-batch."""
+is under test here is the workers' reclaim and exactly-once commit. A part of the load is enqueued before each
+kill, straight into Redis (faster than the workers drain it), and the kill comes while they hold some of it."""
 
 from __future__ import annotations
 
@@ -62,10 +62,21 @@ async def test_workers_killed_at_random_answer_each_message_once(
         await worker.wait_ready()
         return worker
 
+    async def in_hand_a_while() -> int:
+        """Messages the workers hold, a random 10-200 ms after they first hold some of a new part. A kill at a
+        random time after the part missed the load on a fast CPU (two workers drained a part of 400 in well
+        under the second a kill could wait); timed from the moment they hold messages, it lands in a batch."""
+        polls = rng.randrange(1, 20)
+        for _ in range(500):  # 5 s at most: a part the workers never take fails below, with the counts
+            pending = await store.pending_count(store.keys.inbound, INBOUND_GROUP)
+            polls -= pending > 0
+            if polls == 0:
+                return pending
+            await asyncio.sleep(0.01)
+        return 0
+
     workers = list(await asyncio.gather(new_worker(), new_worker()))
-    # A fifth at once, then a fifth before each kill, which comes within a second of it: two workers drain
-    # at most ~300 messages a second here, so each kill lands while a part is in hand however fast they are
-    # (with a kill up to 2 s after its part, faster runs found the workers idle).
+    # A fifth at once, then a fifth before each kill, which comes while the workers hold some of it.
     step = -(-MESSAGES // (KILLS + 1))
     parts = [messages[i : i + step] for i in range(0, MESSAGES, step)]
     try:
@@ -74,9 +85,8 @@ async def test_workers_killed_at_random_answer_each_message_once(
         held = []
         for part in parts[1:]:
             assert all(await store.enqueue(part))
-            await asyncio.sleep(rng.uniform(0.1, 1.0))
+            held.append(await in_hand_a_while())
             victim = rng.randrange(len(workers))
-            held.append(await store.pending_count(store.keys.inbound, INBOUND_GROUP))
             assert await workers[victim].stop(signal.SIGKILL) == -signal.SIGKILL
             workers[victim] = await new_worker()  # the survivor carries on meanwhile
         states = await wait_finished(store, ids, timeout=150)
