@@ -1,12 +1,12 @@
 """Each risk flag's first pattern match in a text, found without trying every pattern at every position.
 
-Python's engine tries every alternative of a flag's patterns at every position of a text: about 150 µs a
-message for the demo brand's lexicon, as much as a fifth of a text's model time on a fast CPU, and spent on the
-event loop, where the model thread waits for it (bench/classify.py). Yet nearly every pattern names words that
-any match contains: `\\b(kill|hang)\\s+myself\\b` can't match a text without "myself". One pass over the text
-finds which of the lexicon's words it contains (a trie of them, as one regular expression), and only the
-patterns whose words are there go to the engine, which finds the match as before: the flags and their
-evidence are the same, found in a third of the time.
+Python's engine tries every alternative of a flag's patterns at every position of a text: about 170 µs a
+message for the demo brand's lexicon, a seventh of a text's model time on a CPU with AMX, spent on the event
+loop while the model waits for the run's callers (BENCHMARKS.md, "A CPU with AMX"). Yet nearly every pattern
+names words that any match contains: `\\b(kill|hang)\\s+myself\\b` can't match a text without "myself". One pass
+over the text finds which of the lexicon's words it contains (a trie of them, as one regular expression), and
+only the patterns whose words are there go to the engine, which finds the match as before: the flags and
+their evidence are the same, found in a fifth of the time.
 """
 
 from __future__ import annotations
@@ -58,14 +58,13 @@ class FlagPatterns:
             if whole.flags & re.IGNORECASE:
                 self._whole.append((name, whole))
                 continue
-            for piece in (piece for pattern in patterns for piece in alternatives(pattern)):
-                pattern = re.compile(piece)
-                words = required_words(pattern)
+            for piece in (re.compile(piece) for pattern in patterns for piece in alternatives(pattern)):
+                words = required_words(piece)
                 for word in words or ():
                     by_word.setdefault(word, []).append(len(self._pieces))
                 if words is None:
                     always.append(len(self._pieces))
-                self._pieces.append((name, pattern))
+                self._pieces.append((name, piece))
         self._always = frozenset(always)
         # The finder reports the longest word at each position; the words it begins with are there too.
         self._finder = re.compile(f"(?=({_trie(by_word)}))") if by_word else None
