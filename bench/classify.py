@@ -9,7 +9,9 @@ requests in flight (each one message, as the worker's callers are), their ratio 
 in back-to-back pairs, which this VM's drift skews less), the latency of one message at a time (p50/p99; a
 message alone runs in ONNX Runtime, as in the service, unless --no-onnx) with the encoder's own time for each
 message right beside it (and the median of what the service adds), and what the intent model (head and
-neighbours' vote) costs a text on its own. FILE has one text per line; by default the demo brand's example
+neighbours' vote) and the risk detector cost a text on their own. Beside the service's texts/s it prints the
+event loop's CPU a text under that load: with every caller waiting for its own result, the model waits for
+that work between runs. FILE has one text per line; by default the demo brand's example
 utterances from policies/intents.yaml are used.
 """
 
@@ -70,15 +72,22 @@ def raw_rates(
 
 
 async def concurrent_rate(classifier: Classifier, texts: list[str], concurrency: int) -> float:
+    return (await concurrent_load(classifier, texts, concurrency))[0]
+
+
+async def concurrent_load(classifier: Classifier, texts: list[str], concurrency: int) -> tuple[float, float]:
+    """Texts/s with `concurrency` single-message callers, and the event loop's CPU a text meanwhile (µs): under a
+    closed loop the model waits for that work between runs, so it is what keeps the service below the model."""
     queue = list(reversed(texts))
 
     async def client() -> None:
         while queue:
             await classifier.classify_many([queue.pop()])
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return len(texts) / (time.perf_counter() - started)
+    loop_micros = (time.thread_time() - cpu) / len(texts) * 1e6
+    return len(texts) / (time.perf_counter() - started), loop_micros
 
 
 async def paired_ratios(
@@ -106,6 +115,16 @@ async def latencies(classifier: Classifier, texts: list[str]) -> tuple[list[floa
         await classifier.encoder.in_thread(classifier.encoder.embed, [text])
         encoder.append((time.perf_counter() - started) * 1000)
     return service, encoder
+
+
+def risk_cost(classifier: Classifier, texts: list[str]) -> float:
+    """Microseconds a text of the risk detector (the lexicon's patterns, card numbers, resemblance) on its own."""
+    probabilities = classifier.intents.probabilities(classifier.encoder.embed(texts[:1]))[0]
+    sample = texts[:1000]
+    started = time.perf_counter()
+    for text in sample:
+        classifier.risk.detect(text, probabilities)
+    return (time.perf_counter() - started) / len(sample) * 1e6
 
 
 def intent_model_cost(
@@ -161,10 +180,11 @@ async def main() -> None:
         rates = await encoder.in_thread(raw_rates, encoder, texts)
         best_batch = max(rates, key=rates.__getitem__)
         await concurrent_rate(classifier, texts[:128], args.concurrency)  # warm-up
-        service = await concurrent_rate(classifier, texts, args.concurrency)
+        service, loop_micros = await concurrent_load(classifier, texts, args.concurrency)
         ratios = await paired_ratios(classifier, texts, best_batch, args.concurrency)
         single, alone = await latencies(classifier, texts[:300])
         vectors = await encoder.in_thread(encoder.embed, texts[:256])
+        risk_micros = await encoder.in_thread(risk_cost, classifier, texts)
     finally:
         encoder.close()
 
@@ -179,6 +199,7 @@ async def main() -> None:
         print(f"| raw encoder, batch {batch_size} | {rate:.0f} texts/s |")
     print(f"| raw encoder, best (batch {best_batch}) | {rates[best_batch]:.0f} texts/s |")
     print(f"| service classifier, {args.concurrency} concurrent single-message requests | {service:.0f} texts/s |")
+    print(f"| the event loop's CPU a text meanwhile | {loop_micros:.0f} µs |")
     print(f"| ratio service / raw best (goal >= 0.9) | {service / rates[best_batch]:.2f} |")
     low, high = min(ratios), max(ratios)
     figure = f"{statistics.median(ratios):.2f} ({low:.2f}-{high:.2f})"
@@ -192,6 +213,7 @@ async def main() -> None:
     examples = len(classifier.intents.by_general.targets)
     for size, micros in intent_model_cost(classifier, vectors).items():
         print(f"| intent model alone ({examples} examples), batch {size} | {micros:.0f} µs a text |")
+    print(f"| risk detector alone ({len(policy.risk.flags)} flags) | {risk_micros:.0f} µs a text |")
 
 
 if __name__ == "__main__":
