@@ -124,3 +124,11 @@ def test_a_flag_without_patterns_or_words_still_matches() -> None:
     patterns = FlagPatterns({"empty": [], "digits": [r"\d{3}"], "both": [r"\d{3}", "abc"]})
     assert patterns.first_matches("x 123 abc") == {"digits": "123", "both": "123"}
     assert patterns.first_matches("abc then 123") == {"digits": "123", "both": "abc"}  # the first to start wins
+
+
+def test_a_long_literal_is_looked_for_by_its_beginning() -> None:
+    """The trie of words is built recursively, a level a character: a brand's 3,000-character pattern must
+    not exhaust the recursion limit, and its match is still found."""
+    patterns = FlagPatterns({"long": ["x" * 3000 + "y"]})
+    assert patterns.first_matches("a " + "x" * 3000 + "y") == {"long": "x" * 80}
+    assert patterns.first_matches("a " + "x" * 3000) == {}

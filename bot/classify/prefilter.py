@@ -27,6 +27,7 @@ from typing import Any
 
 Words = frozenset[str]
 EVIDENCE = 80  # characters of a match shown as evidence
+WORD = 32  # characters of a required word looked for: a text with the word has its beginning too
 
 
 def compiled(patterns: Sequence[str]) -> re.Pattern[str] | None:
@@ -60,7 +61,7 @@ class FlagPatterns:
                 continue
             for piece in (re.compile(piece) for pattern in patterns for piece in alternatives(pattern)):
                 words = required_words(piece)
-                for word in words or ():
+                for word in {word[:WORD] for word in words or ()}:
                     by_word.setdefault(word, []).append(len(self._pieces))
                 if words is None:
                     always.append(len(self._pieces))
