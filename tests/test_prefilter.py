@@ -132,3 +132,38 @@ def test_a_long_literal_is_looked_for_by_its_beginning() -> None:
     patterns = FlagPatterns({"long": ["x" * 3000 + "y"]})
     assert patterns.first_matches("a " + "x" * 3000 + "y") == {"long": "x" * 80}
     assert patterns.first_matches("a " + "x" * 3000) == {}
+
+
+def regexes() -> st.SearchStrategy[str]:
+    """Small lower-case regular expressions over a small alphabet (so random texts match them often), with
+    the constructs the prefilter reads: literals, classes, groups, alternatives, optional and repeated parts,
+    word boundaries and look-arounds."""
+    atoms = st.sampled_from(["a", "b", "ab", "ba", "abc", "c", " ", "[ab]", ".", r"\s", r"\w"])
+    zero_width = st.sampled_from([r"\b", "(?<!a)", "(?=b)", "(?!c)"])
+    # Unbounded repeats only on single atoms: one around a group of them can backtrack for minutes.
+    repeats = st.sampled_from(["", "", "?", "*", "+", "{2}", "{0,2}", "{1,3}", "??", "+?", "*+"])
+    bounded = st.sampled_from(["", "", "?", "{2}", "{0,2}", "{1,2}", "??"])
+
+    def sequence(element: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.lists(element | zero_width, min_size=1, max_size=3).map("".join)
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        alternatives = st.lists(sequence(inner), min_size=1, max_size=3).map("|".join)
+        opening = st.sampled_from(["(", "(?:", "(?>"])
+        return st.tuples(opening, alternatives, st.just(")"), bounded).map("".join)
+
+    quantified = st.tuples(atoms, repeats).map("".join)
+    return st.lists(sequence(st.recursive(quantified, extend, max_leaves=6)), min_size=1, max_size=3).map("|".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(regexes(), min_size=1, max_size=3), st.data())
+def test_any_lexicon_finds_what_one_alternation_finds(patterns: list[str], data: st.DataObject) -> None:
+    """The requirements are read right for any pattern, not only the demo lexicon's: texts drawn to match a
+    random pattern (and random ones) get the same first matches through the prefilter as without it."""
+    flags = {"first": patterns[:1], "rest": patterns[1:]}
+    search = FlagPatterns(flags)
+    texts = [data.draw(st.from_regex(re.compile(p), fullmatch=False), label="text") for p in patterns]
+    texts.append(data.draw(st.text(alphabet="abcAB \n", max_size=30), label="noise"))
+    for text in texts:
+        assert search.first_matches(text) == plain_first_matches(flags, text), (patterns, text)
