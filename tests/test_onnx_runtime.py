@@ -96,7 +96,8 @@ def test_an_unreadable_export_leaves_a_message_alone_on_pytorch(
     untuned.serve_lone(tmp_path)
     assert untuned.lone is None
     assert any(r.levelno == logging.WARNING and str(broken) in r.getMessage() for r in caplog.records)
-    assert np.array_equal(untuned.embed([TEXTS[1]]).general, untuned.embed(TEXTS[1:2] * 2).general[:1])
+    # PyTorch's own vector; alone and in a batch of two it may differ in the last bits (another GEMM kernel).
+    assert np.allclose(untuned.embed([TEXTS[1]]).general, untuned.embed(TEXTS[1:2] * 2).general[:1], atol=1e-5)
 
 
 def test_the_service_serves_a_message_alone_in_onnx_runtime_unless_turned_off(
