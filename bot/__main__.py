@@ -26,6 +26,7 @@ from bot.classify.evaluate import (
     calibrate_unknown,
     evaluate,
     flags_of,
+    folds,
     holdout,
     read_labelled,
     score,
@@ -77,8 +78,17 @@ def parser() -> argparse.ArgumentParser:
     held_out.add_argument(
         "--holdout", type=float, metavar="SHARE", help="score on this share of TRAIN, held out per label"
     )
+    held_out.add_argument(
+        "--folds",
+        type=int,
+        metavar="K",
+        help="cross-validate on TRAIN: k models, each scored on the 1/k of every label it did not train on",
+    )
     evaluate.add_argument(
-        "--seed", type=int, default=7, help="which --holdout split (default 7): other seeds show the figure's spread"
+        "--seed",
+        type=int,
+        default=7,
+        help="which --holdout split or --folds deal (default 7): other seeds show the figure's spread",
     )
     evaluate.add_argument("--text-col", default="text", help="column of the texts (default text)")
     evaluate.add_argument("--label-col", default="category", help="column of the intents (default category)")
@@ -239,12 +249,16 @@ def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
     if args.holdout is not None:
         if not 0 < args.holdout < 1:
             raise ConfigError(f"--holdout takes a share between 0 and 1, not {args.holdout}")
-        train_set, test_set = holdout(train_set, args.holdout, args.seed)
+        splits = [holdout(train_set, args.holdout, args.seed)]
+    elif args.folds is not None:
+        if not 2 <= args.folds <= len(train_set.texts):
+            raise ConfigError(f"--folds takes 2 to {len(train_set.texts)} (the rows of {args.train}), not {args.folds}")
+        splits = folds(train_set, args.folds, args.seed)
     else:
-        test_set = read_labelled(args.test, args.text_col, args.label_col)
+        splits = [(train_set, read_labelled(args.test, args.text_col, args.label_col))]
     encoder = load_encoder(settings)
     try:
-        figures = evaluate(encoder, train_set, test_set, args.oos_label, settings.intent_tuned_layers)
+        figures = evaluate(encoder, splits, args.oos_label, settings.intent_tuned_layers)
         return report(*asyncio.run(figures))
     finally:
         encoder.close()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bot.classify.encoder import TransformersEncoder
-from bot.classify.evaluate import calibrate, holdout, macro_f1, out_of_fold, read_labelled
+from bot.classify.evaluate import Labelled, calibrate, folds, holdout, macro_f1, out_of_fold, read_labelled
 from bot.errors import ConfigError
 from bot.policy.load import load_policy
 from tests.conftest import ROOT
@@ -162,3 +162,35 @@ def test_holdout_keeps_every_label_on_both_sides() -> None:
     assert json.loads(seeded.stdout.splitlines()[-1])["n_train"] == len(other_train.texts)
     result = run("eval-intents", "--train", str(DATA / "intents_train.csv"), "--holdout", "1.5")
     assert result.returncode == 2 and "--holdout takes a share between 0 and 1" in result.stderr
+
+
+def test_folds_score_every_row_once_with_every_label_in_every_fold() -> None:
+    # 3 labels of 7, 5 and 4 rows in 3 folds: 16 rows dealt in turn, so the folds hold 6, 5 and 5.
+    texts = [f"{label} {n}" for label, size in (("a", 7), ("b", 5), ("c", 4)) for n in range(size)]
+    data = Labelled(texts, [text.split()[0] for text in texts])
+    splits = folds(data, 3)
+    tested = [text for _, test in splits for text in test.texts]
+    assert sorted(tested) == sorted(data.texts)  # each row in exactly one test part
+    assert sorted(len(test.texts) for _, test in splits) == [5, 5, 6]
+    for train, test in splits:
+        assert sorted(train.texts + test.texts) == sorted(data.texts)  # trained on the rest, never on its test
+        assert set(test.labels) == {"a", "b", "c"}  # every label has at least 3 rows: one in each fold
+        assert all(text.split()[0] == label for text, label in zip(test.texts, test.labels, strict=True))
+    assert folds(data, 3) == splits and folds(data, 3, seed=8) != splits  # the seed picks the deal
+
+
+def test_eval_intents_cross_validates() -> None:
+    rows = read_labelled(DATA / "intents_train.csv", "text", "category")
+    result = run(
+        "eval-intents", "--train", str(DATA / "intents_train.csv"), "--folds", "3", env={"HF_HUB_OFFLINE": "1"}
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    sizes = [len(test.texts) for _, test in folds(rows, 3)]
+    assert figures["folds"] == len(figures["fold_accuracy"]) == 3 and figures["n_test"] == len(rows.texts)
+    assert figures["n_train"] == round(len(rows.texts) - len(rows.texts) / 3)
+    pooled = sum(accuracy * size for accuracy, size in zip(figures["fold_accuracy"], sizes, strict=True))
+    assert figures["accuracy"] == pytest.approx(pooled / len(rows.texts), abs=1e-3)  # over all rows, each once
+    assert figures["accuracy"] >= 0.75 and figures["fold_sd"] >= 0
+    one = run("eval-intents", "--train", str(DATA / "intents_train.csv"), "--folds", "1")
+    assert one.returncode == 2 and "--folds takes 2 to 22" in one.stderr

@@ -86,14 +86,35 @@ def rows(path: Path, handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple
 
 def holdout(data: Labelled, share: float, seed: int = 7) -> tuple[Labelled, Labelled]:
     """A stratified split: `share` of each label's rows (at least one, when it has two or more) held out."""
+    held: set[int] = set()
+    for rows in _shuffled_by_label(data, seed):
+        held.update(rows[: max(1, round(share * len(rows)))] if len(rows) > 1 else [])
+    return _split(data, held)
+
+
+def folds(data: Labelled, k: int, seed: int = 7) -> list[tuple[Labelled, Labelled]]:
+    """Stratified k-fold cross-validation, as (train, test) pairs: each label's rows, shuffled, are dealt in
+    turn to the k folds, and the deal goes on from one label to the next, so every fold holds about 1/k of each
+    label and the folds' sizes differ by one at most. Every row is in exactly one test part: scored once, by a
+    model that never saw it, and by models trained on (k-1)/k of the data rather than a holdout's smaller share."""
+    fold_of: dict[int, int] = {}
+    for rows in _shuffled_by_label(data, seed):
+        for i in rows:
+            fold_of[i] = len(fold_of) % k
+    return [_split(data, {i for i, f in fold_of.items() if f == fold}) for fold in range(k)]
+
+
+def _shuffled_by_label(data: Labelled, seed: int) -> list[list[int]]:
     rng = random.Random(seed)
     by_label: dict[str, list[int]] = {}
     for i, label in enumerate(data.labels):
         by_label.setdefault(label, []).append(i)
-    held: set[int] = set()
     for rows in by_label.values():
         rng.shuffle(rows)
-        held.update(rows[: max(1, round(share * len(rows)))] if len(rows) > 1 else [])
+    return list(by_label.values())
+
+
+def _split(data: Labelled, held: set[int]) -> tuple[Labelled, Labelled]:
     parts = ([i for i in range(len(data.texts)) if i not in held], sorted(held))
     train, test = (Labelled([data.texts[i] for i in part], [data.labels[i] for i in part]) for part in parts)
     return train, test
@@ -174,11 +195,23 @@ async def out_of_fold(
     return confidence, correct, np.array(oos_confidence)
 
 
-async def evaluate(
+@dataclass(frozen=True)
+class Scored:
+    """One trained intent model's predictions on its test rows, and what it cost."""
+
+    gold: list[str]
+    predicted: list[str]
+    n_train: int
+    train_seconds: float
+    score_seconds: float
+    threshold: float
+
+
+async def trained_and_scored(
     encoder: TransformersEncoder, train: Labelled, test: Labelled, oos_label: str | None = None, tuned_layers: int = 0
-) -> tuple[dict[str, float | int], list[str]]:
+) -> Scored:
     """Train on `train` as the service trains on the brand's intents (tuned top layers, then the head and the
-    neighbours), score on `test`: the figures and the confusion summary."""
+    neighbours) and classify `test` through the service's Classifier."""
     started = time.perf_counter()
     examples = [(label, text) for label, text in zip(train.labels, train.texts, strict=True) if label != oos_label]
     threshold = 0.0
@@ -194,16 +227,61 @@ async def evaluate(
     train_seconds = time.perf_counter() - started
 
     classifier = Classifier(encoder, model, RiskDetector(RiskLexicon(flags={})), unknown_below=threshold)
-    gold = [UNKNOWN if label == oos_label else label for label in test.labels]
-    figures, predicted = await _scored(classifier, test.texts, gold, lambda c: c.intent)
-    figures |= {"n_train": len(train.texts), "train_seconds": round(train_seconds, 1), "tuned_layers": tuned_layers}
+    started = time.perf_counter()
+    results, _ = await classifier.classify_many(test.texts)
+    return Scored(
+        gold=[UNKNOWN if label == oos_label else label for label in test.labels],
+        predicted=[result.intent for result in results],
+        n_train=len(train.texts),
+        train_seconds=train_seconds,
+        score_seconds=time.perf_counter() - started,
+        threshold=threshold,
+    )
+
+
+def intent_figures(runs: Sequence[Scored], tuned_layers: int, oos_label: str | None = None) -> dict[str, object]:
+    """The figures of one model on its test set, or of k cross-validation folds' models pooled: each row of
+    the data scored once, so accuracy is over all rows, with each fold's own accuracy beside it to show the
+    spread. Sizes and seconds are each model's (the mean over folds)."""
+    gold, predicted = pooled(runs)
+    figures: dict[str, object] = {
+        **accuracy_figures(gold, predicted),
+        "n_train": round(float(np.mean([run.n_train for run in runs]))),
+        "train_seconds": round(float(np.mean([run.train_seconds for run in runs])), 1),
+        "texts_per_second": round(len(gold) / sum(run.score_seconds for run in runs), 1),
+        "tuned_layers": tuned_layers,
+    }
+    if len(runs) > 1:
+        fold_accuracy = [accuracy_figures(run.gold, run.predicted)["accuracy"] for run in runs]
+        figures |= {
+            "folds": len(runs),
+            "fold_accuracy": fold_accuracy,
+            "fold_sd": round(float(np.std(fold_accuracy)), 4),
+        }
     if oos_label is not None:
         scoped = [(g, p) for g, p in zip(gold, predicted, strict=True) if g != UNKNOWN]
         unknown = [p for g, p in zip(gold, predicted, strict=True) if g == UNKNOWN]
         figures["in_scope_accuracy"] = round(float(np.mean([g == p for g, p in scoped])), 4)
         figures["oos_recall"] = round(float(np.mean([p == UNKNOWN for p in unknown])), 4) if unknown else 0.0
-        figures["threshold"] = round(threshold, 4)
-    return figures, confusions(gold, predicted)
+        thresholds = [round(run.threshold, 4) for run in runs]
+        figures |= {"threshold": thresholds[0]} if len(runs) == 1 else {"fold_thresholds": thresholds}
+    return figures
+
+
+async def evaluate(
+    encoder: TransformersEncoder,
+    splits: Sequence[tuple[Labelled, Labelled]],
+    oos_label: str | None = None,
+    tuned_layers: int = 0,
+) -> tuple[dict[str, object], list[str]]:
+    """Train and score on each (train, test) split (one, or k folds): the figures and the confusion summary."""
+    runs = [await trained_and_scored(encoder, train, test, oos_label, tuned_layers) for train, test in splits]
+    return intent_figures(runs, tuned_layers, oos_label), confusions(*pooled(runs))
+
+
+def pooled(runs: Sequence[Scored]) -> tuple[list[str], list[str]]:
+    """Every run's gold labels and predictions, as one test set."""
+    return [label for run in runs for label in run.gold], [label for run in runs for label in run.predicted]
 
 
 async def calibrate_unknown(
@@ -269,14 +347,17 @@ async def _scored(
     seconds = time.perf_counter() - started
     predicted = [label(result) for result in results]
     rows = list(range(len(texts))) if rows is None else rows
-    scored_gold, scored = [gold[i] for i in rows], [predicted[i] for i in rows]
-    figures: dict[str, float | int] = {
-        "accuracy": round(float(np.mean([g == p for g, p in zip(scored_gold, scored, strict=True)])), 4),
-        "macro_f1": round(macro_f1(scored_gold, scored), 4),
-        "n_test": len(rows),
-        "texts_per_second": round(len(texts) / seconds, 1),
+    figures = accuracy_figures([gold[i] for i in rows], [predicted[i] for i in rows])
+    return figures | {"texts_per_second": round(len(texts) / seconds, 1)}, predicted
+
+
+def accuracy_figures(gold: list[str], predicted: list[str]) -> dict[str, float | int]:
+    """Accuracy, macro F1 (rare labels count as much as common ones) and the number of rows scored."""
+    return {
+        "accuracy": round(float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])), 4),
+        "macro_f1": round(macro_f1(gold, predicted), 4),
+        "n_test": len(gold),
     }
-    return figures, predicted
 
 
 def flags_of(lexicon: RiskLexicon, aliases: Mapping[str, str]) -> dict[str, str]:
