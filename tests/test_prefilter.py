@@ -12,8 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.classify.prefilter import EVIDENCE, FlagPatterns, alternatives, compiled, required_words
+from bot.classify.prefilter import EVIDENCE, FlagPatterns, alternatives, compiled, guarded, required_words
+from bot.classify.risk import PiiRedactor
+from bot.models import Priority
 from bot.policy.load import load_policy
+from bot.policy.schema import RiskFlagSpec, RiskLexicon
 
 ROOT = Path(__file__).resolve().parent.parent
 LEXICON = {name: spec.patterns for name, spec in load_policy(ROOT / "policies").risk.flags.items()}
@@ -21,14 +24,16 @@ SEARCH = FlagPatterns(LEXICON)
 
 
 def plain_first_matches(flags: dict[str, list[str]], text: str) -> dict[str, str]:
-    """What the prefilter stands in for: each flag's patterns as one alternation, searched over the whole text."""
+    """What the prefilter stands in for: each flag's patterns as one alternation, as written (no guard), searched
+    over the whole text."""
     found = {}
     lowered = text.lower()
     for name, patterns in flags.items():
-        pattern = compiled(patterns)
-        if pattern is None:
+        if not patterns:
             continue
-        ignoring_case = bool(pattern.flags & re.IGNORECASE)
+        joined = "|".join(f"(?:{p})" for p in patterns)
+        ignoring_case = bool(re.search("[A-Z]", joined))
+        pattern = re.compile(joined, re.IGNORECASE if ignoring_case else 0)
         match = pattern.search(text if ignoring_case else lowered)
         if match:
             source = text if ignoring_case or len(lowered) == len(text) else lowered
@@ -167,3 +172,45 @@ def test_any_lexicon_finds_what_one_alternation_finds(patterns: list[str], data:
     texts.append(data.draw(st.text(alphabet="abcAB \n", max_size=30), label="noise"))
     for text in texts:
         assert search.first_matches(text) == plain_first_matches(flags, text), (patterns, text)
+
+
+@pytest.mark.parametrize(
+    ("piece", "written"),
+    [
+        (r"\d+\s?%\s+off", r"(?<![\d])\d+\s?%\s+off"),  # the demo lexicon's one such piece
+        (r"(\w*)@", r"(?<![\w])(\w*)@"),  # a plain group is looked into
+        (r"[^a\s]+?b", r"(?<![^a\s])[^a\s]+?b"),
+        (r".++x", r"(?<!.).++x"),
+        (r"a{2,}", r"(?<!a)a{2,}"),
+        (r"\ba+", r"\ba+"),  # something before the repeat: its twin a character earlier need not match
+        (r"a{1,9}b", r"a{1,9}b"),  # a bounded repeat: no twin beyond its bound
+        (r"(?i)a+", r"(?i)a+"),  # global flags stay first
+        (r"(?i:a+)b", r"(?i:a+)b"),
+        (r"(ab)+", r"(ab)+"),  # a repeat of more than one character
+    ],
+)
+def test_a_piece_that_begins_with_an_unbounded_repeat_is_guarded(piece: str, written: str) -> None:
+    assert guarded(piece) == written
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["a", "[ab]", "[^b]", r"\w", r"\S", ".", "[a-c\\d]", "-", r"\$"]),
+    st.sampled_from(["*", "+", "{2,}", "+?", "*+"]),
+    st.sampled_from(["b", "", r"\b", "c?%", "(?=a)", "a"]),
+    st.lists(st.text(alphabet="aabbc-%$1 \n", max_size=12), min_size=1, max_size=3),
+)
+def test_the_guard_changes_no_match(atom: str, repeat: str, rest: str, texts: list[str]) -> None:
+    """A search finds the same first match with the guard: a match never starts inside a run of the repeated
+    character, where its twin a character earlier would have been found first. The logs' redaction, which
+    replaces every match one after another, replaces the same ones."""
+    piece = atom + repeat + rest
+    assert guarded(piece) != piece
+    redact = PiiRedactor(RiskLexicon(flags={"pii": RiskFlagSpec(priority=Priority.NORMAL, patterns=[piece])}))
+    for text in texts:
+        plain = re.search(piece, text, re.IGNORECASE)
+        found = re.search(guarded(piece), text, re.IGNORECASE)
+        assert (found and found.span()) == (plain and plain.span()), (piece, text)
+        replaced = re.sub(piece, lambda m: "[pii]" if m.group() else "", text, flags=re.IGNORECASE)
+        if all(m.group() for m in re.finditer(piece, text, re.IGNORECASE)):  # empty matches are not replaced
+            assert redact(text) == replaced, (piece, text)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.classify.prefilter import FlagPatterns
+from bot.classify.prefilter import FlagPatterns, alternation
 from bot.models import Priority, RiskFlag
 from bot.policy.schema import RiskLexicon
 
@@ -53,13 +53,34 @@ class PiiRedactor:
     def __init__(self, lexicon: RiskLexicon | None = None) -> None:
         spec = lexicon.flags.get(PII) if lexicon is not None else None
         patterns = spec.patterns if spec is not None else []
-        # Every match, on the original text: re.IGNORECASE stands in for the detector's lowering.
-        self._pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+        # On the original text: re.IGNORECASE stands in for the detector's lowering.
+        self._plain: re.Pattern[str] | None = None
+        self._guarded: re.Pattern[str] | None = None
+        if patterns:
+            self._plain = re.compile(alternation(patterns, guard=False), re.IGNORECASE)
+            self._guarded = re.compile(alternation(patterns), re.IGNORECASE)
 
     def __call__(self, text: str) -> str:
         for match, _ in reversed(list(_cards(text))):
             text = text[: match.start()] + "[card]" + text[match.end() :]
-        return self._pattern.sub("[pii]", text) if self._pattern is not None else text
+        parts, kept = [], 0
+        for start, end in self._matches(text):
+            parts.append(text[kept:start])
+            kept = end
+        return "[pii]".join([*parts, text[kept:]])
+
+    def _matches(self, text: str) -> Iterator[tuple[int, int]]:
+        """The spans of the patterns' non-empty matches, one after another. The guarded search (fast on long runs,
+        see prefilter.guarded) can miss only a match that starts just where the last one ended, inside a run of
+        its repeated character: that one place is tried unguarded first."""
+        position = 0
+        while self._plain is not None and self._guarded is not None and position <= len(text):
+            match = self._plain.match(text, position) or self._guarded.search(text, position)
+            if match is None:
+                return
+            if match.end() > match.start():
+                yield match.span()
+            position = max(match.end(), match.start() + 1)
 
 
 @dataclass(frozen=True)

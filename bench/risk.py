@@ -1,0 +1,89 @@
+"""The risk patterns' worst case: how long they take on the longest message there may be, made to backtrack.
+
+    python bench/risk.py [--policies DIR] [--length 20000] [--top 5]
+
+Python's engine tries a pattern at every position of a text, and a pattern that begins by repeating a class
+of characters (`\\d+%`) or follows a word boundary inside a run of them (`\\b[\\w.]+@`) scans that run to its end
+from each of those positions: seconds on one long message, spent on the event loop (the detector) and in the
+logs (the redactor). The detector guards the first kind itself (prefilter.guarded); the second must be written
+to start where its run starts (a look-behind, as the demo's e-mail pattern is).
+
+Each text here is one or two characters (letters, digits, space and the punctuation patterns use) repeated to
+--length characters, the longest text a message may have. For each flag, the words its patterns require are
+appended, so all of them are searched through the run. It prints the median and the slowest flags, each with
+the pattern that took longest, then the same for the logs' redactor. Run it after editing policies/risk.yaml:
+a flag at hundreds of milliseconds names a pattern to rewrite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot.classify.prefilter import FlagPatterns, alternatives, required_words
+from bot.classify.risk import PiiRedactor
+from bot.models import InboundMessage
+from bot.policy.load import load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+CHARACTERS = "a1 .-@+',/:%\n"
+UNITS = [*CHARACTERS, *("".join(pair) for pair in itertools.permutations(CHARACTERS, 2))]
+
+
+def words_of(patterns: Sequence[str]) -> str:
+    """Every word the patterns' alternatives require, as one string that holds them all."""
+    pieces = [piece for pattern in patterns for piece in alternatives(pattern)]
+    return " ".join(sorted({word for piece in pieces for word in required_words(re.compile(piece)) or ()}))
+
+
+def run(unit: str, length: int, tail: str = "") -> str:
+    """`unit` repeated, then " " and `tail`, `length` characters in all."""
+    tail = f" {tail}" if tail else ""
+    return (unit * (length // len(unit) + 1))[: length - len(tail)] + tail
+
+
+def seconds(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--policies", type=Path, default=ROOT / "policies", help="the brand's policies/ directory")
+    longest = InboundMessage.model_fields["text"].metadata[0].max_length
+    parser.add_argument("--length", type=int, default=longest, help=f"characters a text (default {longest})")
+    parser.add_argument("--top", type=int, default=5, help="slowest texts shown (default 5)")
+    args = parser.parse_args()
+
+    flags = {name: spec.patterns for name, spec in load_policy(args.policies).risk.flags.items() if spec.patterns}
+    print(f"{len(UNITS)} runs of one or two characters, {args.length} characters a text")
+    timed = []
+    for name, patterns in flags.items():
+        search, tail = FlagPatterns({name: patterns}), words_of(patterns)
+        for unit in UNITS:
+            text = run(unit, args.length, tail)
+            timed.append((seconds(lambda: search.first_matches(text)), name, unit))  # noqa: B023
+    timed.sort(reverse=True)
+    print(f"\ndetector, a flag's patterns on a text: median {statistics.median(t for t, *_ in timed) * 1000:.2f} ms")
+    for taken, name, unit in timed[: args.top]:
+        text = run(unit, args.length, words_of(flags[name]))
+        pieces = {piece: FlagPatterns({name: [piece]}) for pattern in flags[name] for piece in alternatives(pattern)}
+        slowest = max(pieces, key=lambda piece: seconds(lambda: pieces[piece].first_matches(text)))  # noqa: B023
+        print(f"  {taken * 1000:9.1f} ms  {name:18} {unit!r:6}  {slowest[:70]}")
+
+    redact = PiiRedactor(load_policy(args.policies).risk)
+    texts = {unit: run(unit, args.length) for unit in UNITS}
+    redacted = sorted(((seconds(lambda: redact(texts[unit])), unit) for unit in UNITS), reverse=True)  # noqa: B023
+    print(f"\nlogs' redactor on a text: median {statistics.median(t for t, _ in redacted) * 1000:.2f} ms")
+    for taken, unit in redacted[: args.top]:
+        print(f"  {taken * 1000:9.1f} ms  {unit!r:6}")
+
+
+if __name__ == "__main__":
+    main()
