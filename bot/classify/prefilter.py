@@ -6,7 +6,8 @@ loop while the model waits for the run's callers (BENCHMARKS.md, "A CPU with AMX
 names words that any match contains: `\\b(kill|hang)\\s+myself\\b` can't match a text without "myself". One pass
 over the text finds which of the lexicon's words it contains (a trie of them, as one regular expression), and
 only the patterns whose words are there go to the engine, which finds the match as before: the flags and
-their evidence are the same, found in a fifth of the time.
+their evidence are the same, found in a fifth of the time. A pattern that begins by repeating a class of
+characters is also tried only where a run of them starts (`guarded`), so a long run can't make it quadratic.
 """
 
 from __future__ import annotations
