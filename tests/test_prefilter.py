@@ -187,6 +187,7 @@ def test_any_lexicon_finds_what_one_alternation_finds(patterns: list[str], data:
         (r"(?i)a+", r"(?i)a+"),  # global flags stay first
         (r"(?i:a+)b", r"(?i:a+)b"),
         (r"(ab)+", r"(ab)+"),  # a repeat of more than one character
+        (r"(\d+)x\1", r"(\d+)x\1"),  # the twin's group would be a character longer: "12x2" matches from "2"
     ],
 )
 def test_a_piece_that_begins_with_an_unbounded_repeat_is_guarded(piece: str, written: str) -> None:

@@ -41,6 +41,7 @@ from typing import Any
 
 Words = frozenset[str]
 EVIDENCE = 80  # characters of a match shown as evidence
+_REFERENCE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")  # a back-reference or a condition on a group
 WORD = 32  # characters of a required word looked for: a text with the word has its beginning too
 
 
@@ -120,7 +121,7 @@ class FlagPatterns:
 def alternatives(pattern: str) -> list[str]:
     """The top-level alternatives of `pattern` ("a|b(c|d)" gives "a" and "b(c|d)"), each a pattern of its own;
     `pattern` alone where splitting could change what it means (verbose mode, references to groups)."""
-    if re.search(r"\(\?[aiLmsux]*(x|\))|\\[1-9]|\(\?P=|\(\?\(", pattern):  # verbose, global flags, references
+    if re.search(r"\(\?[aiLmsux]*(x|\))", pattern) or _REFERENCE.search(pattern):  # verbose, global flags
         return [pattern]
     pieces, depth, start, in_class, i = [], 0, 0, False, 0
     while i < len(pattern):
@@ -156,8 +157,8 @@ def guarded(piece: str) -> str:
     match there first, and the guard changes no first match. Without it the engine tries every position of a
     long run, each scanning to the run's end: quadratic, 6 s for `\\d+\\s?%` on 20,000 digits (a message may be
     that long, and the patterns run on the event loop), against 1 ms with it."""
-    if re.match(r"\(\?[aiLmsux]+\)", piece):  # global flags must stay first
-        return piece
+    if re.match(r"\(\?[aiLmsux]+\)", piece) or _REFERENCE.search(piece):
+        return piece  # global flags must stay first; a reference to the repeat's group would see the twin differ
     try:
         item = _leading_repeat(_parser.parse(piece, 0))
     except (re.error, RecursionError):
