@@ -54,11 +54,14 @@ class PiiRedactor:
         spec = lexicon.flags.get(PII) if lexicon is not None else None
         patterns = spec.patterns if spec is not None else []
         # On the original text: re.IGNORECASE stands in for the detector's lowering.
-        self._plain: re.Pattern[str] | None = None
-        self._guarded: re.Pattern[str] | None = None
-        if patterns:
-            self._plain = re.compile(alternation(patterns, guard=False), re.IGNORECASE)
-            self._guarded = re.compile(alternation(patterns), re.IGNORECASE)
+        self._searches = (
+            (
+                re.compile(alternation(patterns, guard=False), re.IGNORECASE),
+                re.compile(alternation(patterns), re.IGNORECASE),
+            )
+            if patterns
+            else None
+        )  # (plain, guarded)
 
     def __call__(self, text: str) -> str:
         for match, _ in reversed(list(_cards(text))):
@@ -73,9 +76,12 @@ class PiiRedactor:
         """The spans of the patterns' non-empty matches, one after another. The guarded search (fast on long runs,
         see prefilter.guarded) can miss only a match that starts just where the last one ended, inside a run of
         its repeated character: that one place is tried unguarded first."""
+        if self._searches is None:
+            return
+        plain, guarded = self._searches
         position = 0
-        while self._plain is not None and self._guarded is not None and position <= len(text):
-            match = self._plain.match(text, position) or self._guarded.search(text, position)
+        while position <= len(text):
+            match = plain.match(text, position) or guarded.search(text, position)
             if match is None:
                 return
             if match.end() > match.start():
