@@ -176,8 +176,10 @@ async def test_no_auto_example_of_the_brand_raises_a_flag(settings: Settings, br
 def test_a_risk_flag_naming_an_unknown_intent_fails_the_start(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "policies", tmp_path, dirs_exist_ok=True)
     risk = tmp_path / "risk.yaml"
-    risk.write_text(risk.read_text().replace("intents: [crisis]", "intents: [crisis, criss]"))
-    with pytest.raises(ConfigError, match=r"risk.yaml: flags.crisis.intents: criss not defined in intents.yaml"):
+    text = risk.read_text().replace("intents: [crisis]", "intents: [crisis, criss]")
+    risk.write_text(text)
+    line = text.splitlines().index("    intents: [crisis, criss]") + 1  # the line an author must fix
+    with pytest.raises(ConfigError, match=rf"risk.yaml:{line}: flags.crisis.intents: criss not defined in intents"):
         load_policy(tmp_path)
 
 

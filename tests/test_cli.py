@@ -63,8 +63,8 @@ def test_a_broken_policy_file_is_named_with_its_line(tmp_path: Path) -> None:
     result = run(
         "serve", env={"BOT_POLICIES_DIR": str(tmp_path / "policies"), "BOT_PROMPTS_DIR": str(ROOT / "prompts")}
     )
-    assert "decision.yaml: confidence_threshold: Input should be less than or equal to 1" in result.stderr
-    assert "mood: Extra inputs are not permitted" in result.stderr
+    assert "decision.yaml:1: confidence_threshold: Input should be less than or equal to 1" in result.stderr
+    assert "decision.yaml:2: mood: Extra inputs are not permitted" in result.stderr
 
 
 def test_unreachable_redis_is_said_plainly() -> None:

@@ -359,5 +359,5 @@ def test_a_policy_naming_an_unknown_flag_is_refused(tmp_path: Path) -> None:
     (tmp_path / "decision.yaml").write_text(
         text.replace("no_holding_reply: [violence_threat", "no_holding_reply: [nope")
     )
-    with pytest.raises(ConfigError, match=r"decision.yaml: no_holding_reply: nope not defined in risk.yaml"):
+    with pytest.raises(ConfigError, match=r"decision.yaml:\d+: no_holding_reply: nope not defined in risk.yaml"):
         load_policy(tmp_path)

@@ -21,8 +21,8 @@ EDITS = [  # file, text replaced, replacement, what the error must say
     ("system.j2", "{% for rule in persona.voice %}", "{% for rule in %}", r"system\.j2:\d+: template error"),
     ("user.j2", "{{ message.text }}", "{{ message.txt }}", r"user\.j2: template failed to render: .*txt"),
     ("system.j2", "{{ persona.name }}", "{{ persona.nickname }}", r"system\.j2: template failed to render"),
-    ("persona.yaml", "sign_off:", "signoff:", r"persona\.yaml: sign_off: Field required"),
-    ("persona.yaml", "  x_dm:", "  tiktok:", r"persona\.yaml: channels: .*unknown channels \['tiktok'\]"),
+    ("persona.yaml", "sign_off:", "signoff:", r"persona\.yaml:\d+: sign_off: Field required"),
+    ("persona.yaml", "  x_dm:", "  tiktok:", r"persona\.yaml:28: channels: .*unknown channels \['tiktok'\]"),
     (
         "persona.yaml",
         "x_mention: {emoji",

@@ -49,7 +49,8 @@ async def test_a_valid_edit_applies_an_invalid_one_is_refused_and_sighup_reloads
     rejected = metrics.policy_reloads.labels("rejected")
     await until(lambda: rejected._value.get() == 1)
     assert len(applied) == 1  # the running policy stays
-    assert f"{decision}: confidence_threshold: Input should be less than or equal to 1" in caplog.text
+    line = original.splitlines().index("confidence_threshold: 0.5") + 1
+    assert f"{decision}:{line}: confidence_threshold: Input should be less than or equal to 1" in caplog.text
 
     decision.write_text(original)
     await until(lambda: len(applied) == 2)

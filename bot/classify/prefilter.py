@@ -16,28 +16,18 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from re import _parser  # type: ignore[attr-defined]  # the standard library's own reading of a pattern
 from re._constants import (
-    ANY,
     ATOMIC_GROUP,
     BRANCH,
-    CATEGORY,
-    CATEGORY_DIGIT,
-    CATEGORY_NOT_DIGIT,
-    CATEGORY_NOT_SPACE,
-    CATEGORY_NOT_WORD,
-    CATEGORY_SPACE,
-    CATEGORY_WORD,
-    IN,
     LITERAL,
     MAX_REPEAT,
     MAXREPEAT,
     MIN_REPEAT,
-    NEGATE,
-    NOT_LITERAL,
     POSSESSIVE_REPEAT,
-    RANGE,
     SUBPATTERN,
 )
 from typing import Any
+
+from bot.policy.parsed import one_of
 
 Words = frozenset[str]
 EVIDENCE = 80  # characters of a match shown as evidence
@@ -163,7 +153,7 @@ def guarded(piece: str) -> str:
         item = _leading_repeat(_parser.parse(piece, 0))
     except (re.error, RecursionError):
         return piece
-    chars = _one_of(item) if item is not None else None
+    chars = one_of(item) if item is not None else None
     return f"(?<!{chars}){piece}" if chars is not None else piece
 
 
@@ -177,40 +167,6 @@ def _leading_repeat(items: Sequence[tuple[Any, Any]]) -> tuple[Any, Any] | None:
     if op in (MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT) and av[1] == MAXREPEAT and len(av[2]) == 1:
         return av[2][0]
     return None
-
-
-_CLASSES = {
-    CATEGORY_DIGIT: r"\d",
-    CATEGORY_NOT_DIGIT: r"\D",
-    CATEGORY_SPACE: r"\s",
-    CATEGORY_NOT_SPACE: r"\S",
-    CATEGORY_WORD: r"\w",
-    CATEGORY_NOT_WORD: r"\W",
-}
-
-
-def _one_of(item: tuple[Any, Any]) -> str | None:
-    """A parsed one-character item written back as a pattern (None for a kind not written back)."""
-    op, av = item
-    if op is ANY:
-        return "."
-    if op in (LITERAL, NOT_LITERAL):
-        return re.escape(chr(av)) if op is LITERAL else f"[^{re.escape(chr(av))}]"
-    if op is not IN:
-        return None
-    parts = []
-    for kind, value in av:
-        if kind is NEGATE:
-            parts.append("^")
-        elif kind is LITERAL:
-            parts.append(re.escape(chr(value)))
-        elif kind is RANGE:
-            parts.append(f"{re.escape(chr(value[0]))}-{re.escape(chr(value[1]))}")
-        elif kind is CATEGORY and value in _CLASSES:
-            parts.append(_CLASSES[value])
-        else:
-            return None
-    return f"[{''.join(parts)}]"
 
 
 def required_words(pattern: re.Pattern[str]) -> Words | None:

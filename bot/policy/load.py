@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,13 +36,39 @@ def read_yaml(path: Path) -> object:
 
 
 def validate(path: Path, model: type[M], data: object) -> M:
+    """`data`, read from `path`, as a `model`; or a ConfigError naming each problem's line and place."""
     try:
         return model.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or '(top)'}: {e['msg']}" for e in error.errors()
+            f"{path}{line(path, e['loc'])}: {'.'.join(map(str, e['loc'])) or '(top)'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
         )
-        raise ConfigError(f"{path}: {problems}") from error
+        raise ConfigError(problems) from error
+
+
+def line(path: Path, place: Sequence[int | str]) -> str:
+    """The line of `path` that holds `place` (its key, or its item in a list; for a place that is missing, the
+    nearest one that holds it) as ":N", so an author goes straight to it; "" where the file can't be read again."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return ""
+    if node is None:
+        return ""
+    mark = node.start_mark
+    for part in place:
+        if isinstance(node, yaml.MappingNode):
+            found = [(key.start_mark, value) for key, value in node.value if key.value == str(part)]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            found = [(node.value[part].start_mark, node.value[part])]
+        else:
+            found = []
+        if not found:
+            break
+        mark, node = found[0]
+    return f":{mark.line + 1}"
 
 
 def load_policy(directory: Path) -> BrandPolicy:
@@ -68,7 +95,8 @@ def cross_check(directory: Path, policy: BrandPolicy) -> None:
     for file, path, used, defined, source in references:
         missing = sorted(set(used) - defined)
         if missing:
-            raise ConfigError(f"{directory / file}: {path}: {', '.join(missing)} not defined in {source}")
+            where = line(directory / file, path.split("."))
+            raise ConfigError(f"{directory / file}{where}: {path}: {', '.join(missing)} not defined in {source}")
 
 
 def write_unknown_threshold(directory: Path, threshold: float, provenance: str) -> Path:

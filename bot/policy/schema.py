@@ -5,22 +5,29 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import StrEnum
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.channels.base import MAX_CHARS, reply_length
 from bot.models import Priority
+from bot.policy.backtracking import problem
 
 
-def valid_patterns(value: list[str]) -> list[str]:
-    for pattern in value:
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {error}") from error
-    return value
+def valid_pattern(pattern: str) -> str:
+    """A pattern that compiles and can't be made to backtrack without end (see backtracking)."""
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {error}") from error
+    slow = problem(pattern)
+    if slow:
+        raise ValueError(f"pattern {pattern!r} could stall the service on one crafted message: {slow}")
+    return pattern
+
+
+Pattern = Annotated[str, AfterValidator(valid_pattern)]
 
 
 class Strict(BaseModel):
@@ -63,7 +70,7 @@ class IntentCatalog(Strict):
 class RiskFlagSpec(Strict):
     priority: Priority
     description: str = ""
-    patterns: list[str] = Field(default_factory=list, description="Regular expressions; any match raises the flag.")
+    patterns: list[Pattern] = Field(default_factory=list, description="Regular expressions; any match raises the flag.")
     intents: list[str] = Field(
         default_factory=list,
         description="Intents whose messages carry this risk: the flag also fires when the intent model gives them "
@@ -76,11 +83,6 @@ class RiskFlagSpec(Strict):
         if not self.patterns and not self.intents:
             raise ValueError("a flag needs patterns, intents, or both")
         return self
-
-    @field_validator("patterns")
-    @classmethod
-    def _compiles(cls, value: list[str]) -> list[str]:
-        return valid_patterns(value)
 
 
 class RiskLexicon(Strict):
@@ -172,7 +174,7 @@ class IncidentPolicy(Strict):
 class DecisionPolicy(Strict):
     confidence_threshold: float = Field(ge=0, le=1, description="Below it, a message goes to a human.")
     own_accounts: list[str] = Field(default_factory=list, description="The brand's handles: their posts are ignored.")
-    bot_handles: list[str] = Field(
+    bot_handles: list[Pattern] = Field(
         default_factory=list, description="Regular expressions of handles that are bots: never answered."
     )
     reach_followers: int = Field(
@@ -192,10 +194,10 @@ class DecisionPolicy(Strict):
     allowed_link_domains: list[str] = Field(
         default_factory=list, description="A draft may link only to these domains (and their subdomains)."
     )
-    forbidden_promises: list[str] = Field(
+    forbidden_promises: list[Pattern] = Field(
         default_factory=list, description="Regular expressions of promises a draft may not make alone."
     )
-    follow_up_promises: list[str] = Field(
+    follow_up_promises: list[Pattern] = Field(
         default_factory=list,
         description="Regular expressions of a promise to get back to the customer: a person must own it.",
     )
@@ -224,11 +226,6 @@ class DecisionPolicy(Strict):
     @classmethod
     def _lower(cls, value: list[str]) -> list[str]:
         return [handle.lstrip("@").lower() for handle in value]
-
-    @field_validator("bot_handles", "forbidden_promises", "follow_up_promises")
-    @classmethod
-    def _patterns(cls, value: list[str]) -> list[str]:
-        return valid_patterns(value)
 
     @field_validator("sla_minutes")
     @classmethod

@@ -1,0 +1,59 @@
+"""A parsed regular expression's one-character items written back as patterns.
+
+The policy's check of patterns (backtracking) and the risk prefilter both read patterns as the standard
+library parses them, and both need to write a character class back: in the prefilter's guard, and in the
+check's message, which shows the author the repeat it means.
+"""
+
+from __future__ import annotations
+
+import re
+from re._constants import (
+    ANY,
+    CATEGORY,
+    CATEGORY_DIGIT,
+    CATEGORY_NOT_DIGIT,
+    CATEGORY_NOT_SPACE,
+    CATEGORY_NOT_WORD,
+    CATEGORY_SPACE,
+    CATEGORY_WORD,
+    IN,
+    LITERAL,
+    NEGATE,
+    NOT_LITERAL,
+    RANGE,
+)
+from typing import Any
+
+_CLASSES = {
+    CATEGORY_DIGIT: r"\d",
+    CATEGORY_NOT_DIGIT: r"\D",
+    CATEGORY_SPACE: r"\s",
+    CATEGORY_NOT_SPACE: r"\S",
+    CATEGORY_WORD: r"\w",
+    CATEGORY_NOT_WORD: r"\W",
+}
+
+
+def one_of(item: tuple[Any, Any]) -> str | None:
+    """A parsed one-character item written back as a pattern (None for a kind not written back)."""
+    op, av = item
+    if op is ANY:
+        return "."
+    if op in (LITERAL, NOT_LITERAL):
+        return re.escape(chr(av)) if op is LITERAL else f"[^{re.escape(chr(av))}]"
+    if op is not IN:
+        return None
+    parts = []
+    for kind, value in av:
+        if kind is NEGATE:
+            parts.append("^")
+        elif kind is LITERAL:
+            parts.append(re.escape(chr(value)))
+        elif kind is RANGE:
+            parts.append(f"{re.escape(chr(value[0]))}-{re.escape(chr(value[1]))}")
+        elif kind is CATEGORY and value in _CLASSES:
+            parts.append(_CLASSES[value])
+        else:
+            return None
+    return parts[0] if len(parts) == 1 and parts[0] in _CLASSES.values() else f"[{''.join(parts)}]"
