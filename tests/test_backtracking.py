@@ -41,6 +41,9 @@ ACCEPTED = [
     r"\w+\s+\w+",
     r"[a-z]+\d+[a-z]+",
     r"\bmocked\s+((me|us)\s+)?for\b",  # the demo's rewrite of the shape above
+    r"(.|\n)*x",  # `.` is everything but a newline
+    r"(\w|\d)+!",  # the parser makes these alternatives one class, [\w\d]
+    r"(cat|car)+!",  # the parser takes "ca" out, then makes one class of t and r
 ]
 
 
@@ -74,3 +77,15 @@ def test_the_policy_names_the_file_line_and_pattern_that_could_stall_it(tmp_path
     message = str(raised.value)
     assert message.startswith(f"{risk}:{at + 1}: flags.crisis.patterns.")
     assert r"could stall the service on one crafted message: `\w+` inside a repeated group" in message
+
+
+@pytest.mark.parametrize(
+    ("pattern", "alternatives", "one_class"),
+    [(r"(.|\s)+!", r"`.` and `\s`", r"[\s\S]+!"), (r"(?:x(.|[^\n]))+!", r"`.` and `[^\n]`", r"(?:x.)+!")],
+)
+def test_alternatives_of_a_repeated_group_that_match_the_same_character_are_refused(
+    pattern: str, alternatives: str, one_class: str
+) -> None:
+    reason = problem(pattern)
+    assert reason is not None and f"the alternatives {alternatives} of a repeated group" in reason
+    assert problem(one_class) is None

@@ -1,19 +1,21 @@
 """Patterns that could stall the service on one crafted message, found when the policy is read.
 
 Python's engine backtracks: where a pattern can match the same text in many ways, a text it almost matches
-makes it try them all. `(\\w+\\s?)+!` takes seconds on 30 letters without the "!", and doubles with each
-letter more; the risk patterns run on the event loop, so anyone who can write to the brand could stop every
+makes it try them all. `(\\w+\\s?)+!` takes half a second on 22 letters without the "!", nearly twice that for
+each letter more; the risk patterns run on the event loop, so anyone who can write to the brand could stop every
 conversation with one message. A brand edits these patterns, so the policy refuses them with the reason and
 how to write them instead, rather than trusting every author to know.
 
-Two shapes are refused, both found on the parsed pattern (the standard library's own reading):
+Three shapes are refused, all found on the parsed pattern (the standard library's own reading):
 - a repeat inside a repeat, where one repetition of the outer could end where the inner repeat could go on,
   or begin where it could have started: the text splits between repetitions in exponentially many ways;
+- alternatives of a repeated group that match the same character (`(.|\\s)+`): each such character is read two
+  ways (the parser merges most such alternatives into one class itself, `(\\w|\\d)`, but not all);
 - two unbounded repeats of overlapping characters with nothing required between them (`\\d+\\s?\\d+x`): the
   split between them is tried at every place, square the length of a long run, per place the search starts.
-Both are sound to make possessive (`\\w++`, `(?>...)`) or to write with a separator that the repeated part
-can't match, which is what the message says. Alternatives that overlap inside a repeat (`(a|aa)+`) are not
-recognised.
+The message says how to write each instead: possessive (`\\w++`, `(?>...)`), one class, or with a separator
+that the repeated part can't match. Alternatives that overlap over more than one character (`(a|aa)+`) are
+not recognised, and `.` is read as not matching a newline (the patterns are compiled without re.DOTALL).
 """
 
 from __future__ import annotations
@@ -68,6 +70,11 @@ def problem(pattern: str) -> str | None:
             f"exponentially many ways; make it possessive ({_possessive(inner)}) or begin each repetition with "
             f"something it can't match"
         )
+    for first, second in _overlapping(parsed):
+        return (
+            f"the alternatives {first} and {second} of a repeated group can match the same character, so a run of "
+            f"such characters is matched in exponentially many ways; write them as one character class"
+        )
     for first, second in _adjacent(parsed):
         return (
             f"{_text(first)} and {_text(second)} repeat the same characters with nothing required between them, "
@@ -90,6 +97,22 @@ def _nested(items: Sequence[Item]) -> Iterator[Item]:
             for inner in _starts(body):
                 if _last(_body(inner)) & ends:
                     yield inner
+
+
+def _overlapping(items: Sequence[Item]) -> Iterator[tuple[str, str]]:
+    """Two one-character alternatives of a branch inside a repeat that share a character, written back. (The
+    parser makes most such branches one class itself, `(\\w|\\d)` say, but not those with `.`.)"""
+    for item in _all(items):
+        op, av = item
+        if op in (MAX_REPEAT, MIN_REPEAT) and av[1] >= 2:
+            for inner in _all(av[2]):
+                if inner[0] is BRANCH:
+                    ones = [alternative[0] for alternative in inner[1][1] if len(alternative) == 1]
+                    ones = [one for one in ones if one[0] in (LITERAL, NOT_LITERAL, ANY, IN)]
+                    for i, first in enumerate(ones):
+                        for second in ones[i + 1 :]:
+                            if _one(first) & _one(second):
+                                yield f"`{one_of(first)}`", f"`{one_of(second)}`"
 
 
 def _adjacent(items: Sequence[Item]) -> Iterator[tuple[Item, Item]]:
@@ -227,7 +250,7 @@ def _chars(item: Item, walk: Any = _first) -> Chars:
 def _one(item: Item) -> Chars:
     op, av = item
     if op is ANY:
-        return ALL
+        return ALL - {"\n"}  # as without re.DOTALL, which the patterns are compiled without
     if op in (LITERAL, NOT_LITERAL):
         same = _cased(chr(av))
         return same if op is LITERAL else ALL - same

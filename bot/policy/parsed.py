@@ -41,7 +41,7 @@ def one_of(item: tuple[Any, Any]) -> str | None:
     if op is ANY:
         return "."
     if op in (LITERAL, NOT_LITERAL):
-        return re.escape(chr(av)) if op is LITERAL else f"[^{re.escape(chr(av))}]"
+        return _char(av) if op is LITERAL else f"[^{_char(av)}]"
     if op is not IN:
         return None
     parts = []
@@ -49,11 +49,17 @@ def one_of(item: tuple[Any, Any]) -> str | None:
         if kind is NEGATE:
             parts.append("^")
         elif kind is LITERAL:
-            parts.append(re.escape(chr(value)))
+            parts.append(_char(value))
         elif kind is RANGE:
-            parts.append(f"{re.escape(chr(value[0]))}-{re.escape(chr(value[1]))}")
+            parts.append(f"{_char(value[0])}-{_char(value[1])}")
         elif kind is CATEGORY and value in _CLASSES:
             parts.append(_CLASSES[value])
         else:
             return None
     return parts[0] if len(parts) == 1 and parts[0] in _CLASSES.values() else f"[{''.join(parts)}]"
+
+
+def _char(code: int) -> str:
+    """One character as a pattern writes it: escaped where it means something, and a control character by its
+    name (`\\n`), so a message that shows the pattern stays on one line."""
+    return {"\n": r"\n", "\t": r"\t", "\r": r"\r"}.get(chr(code)) or re.escape(chr(code))
