@@ -11,22 +11,25 @@ to start where its run starts (a look-behind, as the demo's e-mail pattern is).
 Each text here is one or two characters (letters, digits, space and the punctuation patterns use) repeated to
 --length characters, the longest text a message may have. For each flag, the words its patterns require are
 appended, so all of them are searched through the run. It prints the median and the slowest flags, each with
-the pattern that took longest, then the same for the logs' redactor. Run it after editing policies/risk.yaml:
-a flag at hundreds of milliseconds names a pattern to rewrite.
+the pattern that took longest; then how long the event loop waits while a text holding every word of the
+lexicon is checked, on the loop and on a thread; then the logs' redactor as the detector. Run it after
+editing policies/risk.yaml: a flag at hundreds of milliseconds names a pattern to rewrite.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from bot.classify import INLINE_RISK
 from bot.classify.prefilter import FlagPatterns, alternatives, required_words
-from bot.classify.risk import PiiRedactor
+from bot.classify.risk import PiiRedactor, RiskDetector
 from bot.models import InboundMessage
 from bot.policy.load import load_policy
 
@@ -53,6 +56,36 @@ def seconds(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+async def longest_pause(work: Callable[[], Awaitable[object]]) -> float:
+    """The event loop's longest wait for a turn while `work` runs, less the 1 ms a ticker sleeps between turns."""
+    gaps, done = [0.0], asyncio.Event()
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last - 0.001)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.005)
+    await work()
+    done.set()
+    await ticker
+    return max(gaps)
+
+
+async def pauses(detector: RiskDetector, text: str) -> tuple[float, float]:
+    """The loop's longest pause with `text`'s flags found on the loop, and found on a thread (as the service
+    does for a text longer than INLINE_RISK)."""
+
+    async def inline() -> None:
+        detector.detect(text)
+
+    return await longest_pause(inline), await longest_pause(lambda: asyncio.to_thread(detector.detect, text))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policies", type=Path, default=ROOT / "policies", help="the brand's policies/ directory")
@@ -77,6 +110,14 @@ def main() -> None:
         pieces = {piece: FlagPatterns({name: [piece]}) for pattern in flags[name] for piece in alternatives(pattern)}
         slowest = max(pieces, key=lambda piece: seconds(lambda: pieces[piece].first_matches(text)))  # noqa: B023
         print(f"  {taken * 1000:9.1f} ms  {name:18} {unit!r:6}  {slowest[:70]}")
+
+    detector = RiskDetector(lexicon)
+    lexicon_words = " ".join(words_of(patterns) for patterns in flags.values())
+    print("\nthe event loop's longest pause while a text holding every word of the lexicon is checked (a text over")
+    print(f"{INLINE_RISK} characters is checked on a thread):")
+    for length in (INLINE_RISK, args.length):
+        on_loop, on_thread = asyncio.run(pauses(detector, run(lexicon_words + " ", length)))
+        print(f"  {length:6} characters: on the loop {on_loop * 1000:6.1f} ms, on a thread {on_thread * 1000:6.1f} ms")
 
     redact = PiiRedactor(lexicon)
     texts = {unit: run(unit, args.length) for unit in UNITS}

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from bot.app import load_brand
-from bot.classify import INLINE_VOTE, Classifier
+from bot.classify import INLINE_RISK, INLINE_VOTE, Classifier
 from bot.classify.encoder import Embeddings, TransformersEncoder
 from bot.classify.neighbours import IntentModel
 from bot.classify.risk import RiskDetector
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.models import RiskFlag
 from bot.policy.load import load_policy
 from tests.conftest import ROOT
 from tests.test_cli import run
@@ -135,6 +136,25 @@ async def test_a_large_vote_runs_off_the_event_loop(brand: Classifier) -> None:
     results, _ = await classifier.classify_many(texts)
     assert threads[0] == threading.get_ident() != threads[1]  # one text: inline; a large batch: in a thread
     assert (results[0].intent, round(results[0].confidence, 4)) == (one.intent, round(one.confidence, 4))
+
+
+async def test_a_long_message_s_risk_patterns_run_off_the_event_loop(brand: Classifier) -> None:
+    threads: list[int] = []
+
+    class Recording(RiskDetector):
+        def detect(self, text: str, probabilities: np.ndarray | None = None) -> tuple[RiskFlag, ...]:
+            threads.append(threading.get_ident())
+            return super().detect(text, probabilities)
+
+    policy = load_policy(ROOT / "policies")
+    classifier = Classifier(
+        brand.encoder, brand.intents, Recording(policy.risk, brand.intents.labels), sentiment=brand.sentiment
+    )
+    threat = "I'll be reporting you to trading standards. "
+    long = threat + "x" * (INLINE_RISK - len(threat) + 1)  # just over what the patterns may take on the loop
+    results, _ = await classifier.classify_many([threat, long])
+    assert threads[0] == threading.get_ident() != threads[1]  # a usual message: inline; a long one: in a thread
+    assert results[0].risk_flags == results[1].risk_flags and results[1].risk_flags[0].name == "legal_threat"
 
 
 async def test_sentiment_reads_sarcasm_and_slang(

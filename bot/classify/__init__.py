@@ -21,12 +21,22 @@ MAX_RUN = 256  # texts per model run: bounds the wait of the first caller in a l
 # Texts x examples above which the neighbours' vote goes to a thread: about 2 ms of matrix products. Below it
 # the thread's hand-over would cost more than the vote (a few texts against a few hundred examples).
 INLINE_VOTE = 100_000
+# Characters above which a text's risk patterns run on a thread. A usual message takes tens of µs of patterns,
+# less than a thread's hand-over; one of 20,000 characters holding the lexicon's words takes 70-350 ms, and
+# 2,000 of them about 5 (bench/risk.py), which on the loop would stall every other conversation of the worker.
+INLINE_RISK = 2_000
 
 
 def vote_off_loop(texts: int, examples: int) -> bool:
     """Whether the intent model's vote over `examples` for `texts` is large enough to keep off the event loop
     (a Banking77-sized brand's batch of 256 takes ~40 ms there, which would stall every other request)."""
     return texts * examples > INLINE_VOTE
+
+
+def risk_off_loop(text: str) -> bool:
+    """Whether `text` is long enough for its risk patterns to run on a thread (`INLINE_RISK`). There the event
+    loop still gets its turns between one pattern's search and the next."""
+    return len(text) > INLINE_RISK
 
 
 class Run:
@@ -131,7 +141,7 @@ class Classifier:
     async def classify_many(self, texts: Sequence[str]) -> tuple[list[Classification], np.ndarray]:
         """Classifications and the general vectors of the texts (reused for knowledge retrieval). Calls that
         arrive while the model is busy share its next run, so concurrent single messages cost about what one
-        batch costs; only the risk patterns run per text."""
+        batch costs; only the risk patterns run per text (a long text's on a thread)."""
         if not texts:
             return [], np.zeros((0, self.encoder.dimension), dtype=np.float32)
         run, start, stop = await self._batcher.submit(texts)
@@ -141,17 +151,20 @@ class Classifier:
         feelings: Sequence[tuple[str | None, float | None]] = [(None, None)] * len(texts)
         if self.sentiment is not None and sentiment is not None:
             feelings = self.sentiment.best(sentiment[start:stop])
+        risk = self.risk  # the lexicon this call began with, should a reload replace it meanwhile
+        flags = [
+            await asyncio.to_thread(risk.detect, text, row) if risk_off_loop(text) else risk.detect(text, row)
+            for text, row in zip(texts, probabilities, strict=True)
+        ]
         results = [
             Classification(
                 intent=intent if confidence >= self.unknown_below else UNKNOWN,
                 confidence=confidence,
                 sentiment=feeling,
                 sentiment_score=score,
-                risk_flags=self.risk.detect(text, row),
+                risk_flags=found,
             )
-            for text, row, (intent, confidence), (feeling, score) in zip(
-                texts, probabilities, predictions, feelings, strict=True
-            )
+            for found, (intent, confidence), (feeling, score) in zip(flags, predictions, feelings, strict=True)
         ]
         return results, run.vectors.general[start:stop]
 

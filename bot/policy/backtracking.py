@@ -70,9 +70,9 @@ def problem(pattern: str) -> str | None:
             f"exponentially many ways; make it possessive ({_possessive(inner)}) or begin each repetition with "
             f"something it can't match"
         )
-    for first, second in _overlapping(parsed):
+    for one, other in _overlapping(parsed):
         return (
-            f"the alternatives {first} and {second} of a repeated group can match the same character, so a run of "
+            f"the alternatives {one} and {other} of a repeated group can match the same character, so a run of "
             f"such characters is matched in exponentially many ways; write them as one character class"
         )
     for first, second in _adjacent(parsed):
