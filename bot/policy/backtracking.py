@@ -32,7 +32,6 @@ from re._constants import (
     ATOMIC_GROUP,
     BRANCH,
     CATEGORY,
-    GROUPREF_EXISTS,
     IN,
     LITERAL,
     MAX_REPEAT,
@@ -46,7 +45,7 @@ from re._constants import (
 )
 from typing import Any
 
-from bot.policy.parsed import one_of
+from bot.policy.parsed import children, one_of
 
 Item = tuple[Any, Any]
 Chars = frozenset[str]
@@ -134,32 +133,15 @@ def _all(items: Sequence[Item]) -> Iterator[Item]:
     """Every item of `items`, at any depth."""
     for item in items:
         yield item
-        for sequence in _children(item):
+        for sequence in children(item):
             yield from _all(sequence)
 
 
 def _sequences(items: Sequence[Item]) -> Iterator[Sequence[Item]]:
     yield items
     for item in items:
-        for sequence in _children(item):
+        for sequence in children(item):
             yield from _sequences(sequence)
-
-
-def _children(item: Item) -> list[Sequence[Item]]:
-    op, av = item
-    if op is SUBPATTERN:
-        return [list(av[3])]
-    if op is BRANCH:
-        return [list(alternative) for alternative in av[1]]
-    if op in (MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT):
-        return [list(av[2])]
-    if op is ATOMIC_GROUP:
-        return [list(av)]
-    if op in (ASSERT, ASSERT_NOT):
-        return [list(av[1])]
-    if op is GROUPREF_EXISTS:
-        return [list(part) for part in av[1:] if part is not None]
-    return []
 
 
 def _body(repeat: Item) -> list[Item]:
@@ -197,7 +179,7 @@ def _edge(item: Item, walk: Any) -> Iterator[Item]:
         yield item
     op, _av = item
     if op in (SUBPATTERN, BRANCH, MAX_REPEAT, MIN_REPEAT):
-        for sequence in _children(item):
+        for sequence in children(item):
             yield from walk(sequence)
 
 
@@ -210,7 +192,7 @@ def _nullable(items: Sequence[Item]) -> bool:
         if op in (MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT):
             if av[0] > 0 and not _nullable(list(av[2])):
                 return False
-        elif op in (SUBPATTERN, ATOMIC_GROUP, BRANCH) and not any(_nullable(seq) for seq in _children(item)):
+        elif op in (SUBPATTERN, ATOMIC_GROUP, BRANCH) and not any(_nullable(seq) for seq in children(item)):
             return False
     return True
 
@@ -243,7 +225,7 @@ def _chars(item: Item, walk: Any = _first) -> Chars:
     if op in (AT, ASSERT, ASSERT_NOT):
         return frozenset()
     if op in (SUBPATTERN, BRANCH, MAX_REPEAT, MIN_REPEAT, POSSESSIVE_REPEAT, ATOMIC_GROUP):
-        return frozenset().union(*(walk(sequence) for sequence in _children(item)))
+        return frozenset().union(*(walk(sequence) for sequence in children(item)))
     return ALL  # a reference to a group, a condition: could be anything
 
 
