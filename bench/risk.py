@@ -8,12 +8,14 @@ from each of those positions: seconds on one long message, spent on the event lo
 logs (the redactor). The detector guards the first kind itself (prefilter.guarded); the second must be written
 to start where its run starts (a look-behind, as the demo's e-mail pattern is).
 
-Each text here is one or two characters (letters, digits, space and the punctuation patterns use) repeated to
---length characters, the longest text a message may have. For each flag, the words its patterns require are
-appended, so all of them are searched through the run. It prints the median and the slowest flags, each with
-the pattern that took longest; then how long the event loop waits while a text holding every word of the
-lexicon is checked, on the loop and on a thread; then the logs' redactor as the detector. Run it after
-editing policies/risk.yaml: a flag at hundreds of milliseconds names a pattern to rewrite.
+Each text here is --length characters, the longest text a message may have, mostly one run. First, one or two
+characters (letters, digits, space and the punctuation patterns use) repeated, then the words a flag's
+patterns require, so all of them are searched through the run: it prints the median and the slowest flags,
+each with the pattern that took longest. Then, for every repeat of every pattern, a text that leads a match
+up to the repeat ("mocked" for `\\bmocked\\s+...`) and then a run of what the repeat takes: the slowest of
+those, with the text before the run. Then how long the event loop waits while a text holding every word of
+the lexicon is checked, on the loop and on a thread; then the logs' redactor on the first texts. Run it after
+editing policies/risk.yaml: a figure in hundreds of milliseconds names a pattern to rewrite.
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ import itertools
 import re
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
+from re import _parser  # type: ignore[attr-defined]
+from re._constants import ANY, ATOMIC_GROUP, BRANCH, IN, LITERAL, MAX_REPEAT, MIN_REPEAT, NOT_LITERAL, SUBPATTERN
+from typing import Any
 
 from bot.classify import INLINE_RISK
 from bot.classify.prefilter import FlagPatterns, alternatives, required_words
 from bot.classify.risk import PiiRedactor, RiskDetector
 from bot.models import InboundMessage
 from bot.policy.load import load_policy
+from bot.policy.parsed import children, one_of
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARACTERS = "a1 .-@+',/:%\n"
@@ -48,6 +54,38 @@ def run(unit: str, length: int, tail: str = "") -> str:
     """`unit` repeated, then " " and `tail`, `length` characters in all."""
     tail = f" {tail}" if tail else ""
     return (unit * (length // len(unit) + 1))[: length - len(tail)] + tail
+
+
+def approaches(items: Sequence[Any], before: str = "") -> Iterator[tuple[str, str]]:
+    """(a text that leads a match up to a repeat, a character the repeat takes) for every repeat of a parsed
+    pattern. A long run of that character after the text makes the engine try every way the pattern could split
+    the run: the check of patterns at load refuses the shapes known to be slow, and this times what is left."""
+    for item in items:
+        op, av = item
+        if op in (MAX_REPEAT, MIN_REPEAT) and av[1] >= 2:
+            yield before, witness(av[2]) or "a"
+        for sequence in children(item):
+            yield from approaches(sequence, before)
+        before += witness([item])
+
+
+def witness(items: Sequence[Any]) -> str:
+    """A short text that parsed `items` match (a look-around or an anchor is taken to hold)."""
+    text = ""
+    for op, av in items:
+        if op is LITERAL:
+            text += chr(av)
+        elif op in (NOT_LITERAL, ANY, IN):
+            text += next((c for c in CHARACTERS + "ab" if re.fullmatch(one_of((op, av)) or ".", c)), "a")
+        elif op is SUBPATTERN:
+            text += witness(av[3])
+        elif op is ATOMIC_GROUP:
+            text += witness(av)
+        elif op is BRANCH:
+            text += witness(av[1][0])
+        elif op in (MAX_REPEAT, MIN_REPEAT) or op.name == "POSSESSIVE_REPEAT":
+            text += witness(av[2]) * av[0]
+    return text
 
 
 def seconds(work: Callable[[], object]) -> float:
@@ -110,6 +148,19 @@ def main() -> None:
         pieces = {piece: FlagPatterns({name: [piece]}) for pattern in flags[name] for piece in alternatives(pattern)}
         slowest = max(pieces, key=lambda piece: seconds(lambda: pieces[piece].first_matches(text)))  # noqa: B023
         print(f"  {taken * 1000:9.1f} ms  {name:18} {unit!r:6}  {slowest[:70]}")
+
+    reached = []
+    for name, patterns in flags.items():
+        for piece in (piece for pattern in patterns for piece in alternatives(pattern)):
+            search = FlagPatterns({name: [piece]})
+            for before, char in dict.fromkeys(approaches(_parser.parse(piece, 0))):
+                text = before + run(char, args.length - len(before))
+                reached.append((seconds(lambda: search.first_matches(text)), name, before, char, piece))  # noqa: B023
+    reached.sort(reverse=True)
+    median = statistics.median(t for t, *_ in reached) * 1000
+    print(f"\neach repeat of each pattern reached, then a run of what it takes: {len(reached)} texts, {median:.2f} ms")
+    for taken, name, before, char, piece in reached[: args.top]:
+        print(f"  {taken * 1000:9.1f} ms  {name:18} {before[-20:]!r} + {char!r}  {piece[:60]}")
 
     detector = RiskDetector(lexicon)
     lexicon_words = " ".join(words_of(patterns) for patterns in flags.values())
