@@ -89,3 +89,9 @@ def test_alternatives_of_a_repeated_group_that_match_the_same_character_are_refu
     reason = problem(pattern)
     assert reason is not None and f"the alternatives {alternatives} of a repeated group" in reason
     assert problem(one_class) is None
+
+
+def test_a_pattern_too_deeply_nested_to_check_is_refused_not_crashed_on() -> None:
+    pattern = "(" * 400 + "a" + ")" * 400
+    re.compile(pattern)  # Python's engine takes it
+    assert (problem(pattern) or "").startswith("it is nested too deeply to be checked")

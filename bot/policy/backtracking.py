@@ -53,15 +53,22 @@ Chars = frozenset[str]
 # Characters a class is tested on: the alphabets up to Arabic and Syriac, and a few that classes treat specially.
 SAMPLE = "".join(map(chr, range(9, 0x800))) + "\u2003\u2028\u0966\u212a\u3000\u4e2d\uff10\U0001f600"
 ALL: Chars = frozenset(SAMPLE)
-_CATEGORIES = {"DIGIT": r"\d", "SPACE": r"\s", "WORD": r"\w", "LINEBREAK": "\n"}
+_CATEGORIES = {"DIGIT": r"\d", "SPACE": r"\s", "WORD": r"\w"}
 
 
 def problem(pattern: str) -> str | None:
-    """Why `pattern` could backtrack without end on a crafted text, or None where neither shape is found."""
+    """Why `pattern` could backtrack without end on a crafted text, or None where it has none of the shapes."""
     try:
         parsed = list(_parser.parse(pattern, 0))
     except (re.error, RecursionError):
         return None  # not ours to report: compiling it says what is wrong
+    try:
+        return _shape(parsed)
+    except RecursionError:
+        return "it is nested too deeply to be checked for backtracking; write it with fewer groups inside groups"
+
+
+def _shape(parsed: Sequence[Item]) -> str | None:
     for inner in _nested(parsed):
         return (
             f"{_text(inner)} inside a repeated group can take characters that the group's next or previous "
@@ -99,7 +106,7 @@ def _nested(items: Sequence[Item]) -> Iterator[Item]:
 
 
 def _overlapping(items: Sequence[Item]) -> Iterator[tuple[str, str]]:
-    """Two one-character alternatives of a branch inside a repeat that share a character, written back. (The
+    """Alternatives of the second shape: one character each, inside a repeat, sharing a character; written back. (The
     parser makes most such branches one class itself, `(\\w|\\d)` say, but not those with `.`.)"""
     for item in _all(items):
         op, av = item
@@ -115,7 +122,7 @@ def _overlapping(items: Sequence[Item]) -> Iterator[tuple[str, str]]:
 
 
 def _adjacent(items: Sequence[Item]) -> Iterator[tuple[Item, Item]]:
-    """(first, second) unbounded repeats of the second shape, in any sequence within `items`: the first can end
+    """(first, second) unbounded repeats of the third shape, in any sequence within `items`: the first can end
     one part of the sequence, the second begin a later one, and all parts between them can match nothing."""
     for sequence in _sequences(items):
         for i, item in enumerate(sequence):
