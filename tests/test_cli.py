@@ -67,6 +67,22 @@ def test_a_broken_policy_file_is_named_with_its_line(tmp_path: Path) -> None:
     assert "decision.yaml:2: mood: Extra inputs are not permitted" in result.stderr
 
 
+def test_check_reads_every_brand_file_and_names_the_line_of_a_problem(tmp_path: Path) -> None:
+    result = run("check")
+    assert result.returncode == 0, result.stderr
+    assert "policies: valid: 29 intents (12 auto, 1 ignore, 16 review), 14 risk flags" in result.stdout
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    risk = tmp_path / "policies" / "risk.yaml"
+    lines = risk.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "suicid(e|al)" in line)
+    lines[at] = lines[at].replace("suicid(e|al)", r"suicid(e|al)\s(\w+\s?)+")
+    risk.write_text("\n".join(lines) + "\n")
+    result = run("check", env={"BOT_POLICIES_DIR": str(tmp_path / "policies")})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{risk}:{at + 1}: flags.crisis.patterns." in result.stderr
+    assert "could stall the service on one crafted message" in result.stderr
+
+
 def test_unreachable_redis_is_said_plainly() -> None:
     result = run("web", "--port", str(free_port()), env={"BOT_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     assert result.returncode == 1
