@@ -16,8 +16,6 @@ from bot.models import CaseState, MessageState, Priority, Reply, ReviewCase, Sta
 from bot.records import Keys, moved, now, tally
 from bot.review.learning import labels
 
-_PRIORITY_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
-
 
 class ReviewConflict(Exception):
     """The case was already resolved (by another reviewer, or twice)."""
@@ -36,7 +34,7 @@ class QueueStats:
 
 def open_case(pipe: Pipeline, keys: Keys, case: ReviewCase) -> None:
     """Put a case in the queue (in the caller's transaction, with the step that raised it)."""
-    rank = _PRIORITY_RANK[case.decision.priority]
+    rank = case.decision.priority.rank
     due = case.decision.deadline or case.created_at
     pipe.set(keys.case(case.case_id), case.model_dump_json())
     pipe.zadd(keys.reviews, {case.case_id: rank * 1e11 + due.timestamp()})

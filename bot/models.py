@@ -73,6 +73,14 @@ class Priority(StrEnum):
     HIGH = "high"
     NORMAL = "normal"
 
+    @property
+    def rank(self) -> int:
+        """0 for the most pressing: the queue, a case's priority and replay's figures all order by it."""
+        return _PRIORITY_ORDER.index(self)
+
+
+_PRIORITY_ORDER = tuple(Priority)
+
 
 class Decision(Record):
     """What happens to a message, and every rule that fired (`reasons`), so a reviewer and a replay see why."""

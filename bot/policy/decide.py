@@ -19,7 +19,6 @@ from bot.policy.hours import after_working_time, is_working
 from bot.policy.incident import Incident, applicable, holding_due
 from bot.policy.schema import BrandPolicy, Mode
 
-_RANK = {Priority.URGENT: 0, Priority.HIGH: 1, Priority.NORMAL: 2}
 # A URL, or a bare domain (not an @handle or an e-mail's local part).
 _LINK = re.compile(r"https?://[^\s)]+|(?<![@\w.])(?:[a-z0-9-]+\.)+[a-z]{2,}\b(?:/[^\s)]*)?", re.IGNORECASE)
 _WITHIN = re.compile(r"\bwithin\s+(\d+)\s+(hour|day|working day)s?\b", re.IGNORECASE)
@@ -160,7 +159,7 @@ def decide(
         fired.append((f"shadow:{cls.intent}", Priority.NORMAL))
     if not fired:
         return Decision(action=Action.AUTO_SEND, reasons=(f"intent_auto:{cls.intent}",))
-    priority = min((p for _, p in fired), key=_RANK.__getitem__)
+    priority = min((p for _, p in fired), key=lambda p: p.rank)
     return Decision(
         action=Action.REVIEW,
         reasons=tuple(reason for reason, _ in fired),
