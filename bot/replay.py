@@ -24,7 +24,7 @@ from bot.classify.evaluate import JSON_LINES, rows
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.metrics import create_metrics
-from bot.models import Author, Context, InboundMessage, Outcome
+from bot.models import Action, Author, Context, InboundMessage, Outcome, Priority
 from bot.pipeline import Pipeline
 from bot.review.feedback import Feedback, disagreement
 
@@ -43,6 +43,7 @@ class _Row(BaseModel):
     conversation_id: str | None = None
     expected: str | None = None
     must_review: bool = False
+    priority: Priority | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Case:
     expected: str | None
     must_review: bool
     feedback: Feedback | None = None  # a reviewer's decision on this message (an exported feedback row)
+    priority: Priority | None = None  # the labelled priority, for a message that should be reviewed
 
 
 def read_cases(path: Path, now: datetime) -> list[Case]:
@@ -87,7 +89,7 @@ def _case(path: Path, line: int, row: dict[str, object], now: datetime) -> Case:
         problem = error.errors()[0]
         field = ".".join(map(str, problem["loc"]))
         raise ConfigError(f"{path}:{line}: {field + ': ' if field else ''}{problem['msg']}") from error
-    return Case(message, item.expected, item.must_review, feedback)
+    return Case(message, item.expected, item.must_review, feedback, item.priority)
 
 
 async def run(
@@ -139,6 +141,18 @@ def summary(cases: Sequence[Case], outcomes: Sequence[Outcome]) -> dict[str, Any
         if got:
             figures[f"expected_{label}"] = len(got)
             figures[f"{label}_rate"] = round(got.count(action) / len(got), 4)
+    # Where the queue puts a case: an urgent message filed as normal waits hours for its turn.
+    ranked = [
+        (c.priority, o.decision.priority)
+        for c, o in zip(cases, outcomes, strict=True)
+        if c.priority is not None and c.expected == "review" and o.decision.action is Action.REVIEW
+    ]
+    if ranked:
+        figures |= {
+            "priority_labelled": len(ranked),
+            "priority_rate": round(sum(want == got for want, got in ranked) / len(ranked), 4),
+            "priority_below_label": sum(got.rank > want.rank for want, got in ranked),
+        }
     reviewed = sum(case.feedback is not None for case in cases)
     if reviewed:
         figures |= {"feedback": reviewed, "feedback_differences": len(against_reviewers(cases, outcomes))}

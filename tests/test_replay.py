@@ -56,6 +56,10 @@ def test_every_message_that_must_be_reviewed_is_and_a_policy_change_is_shown(
             assert got["action"] == "review", (row["text"], got)
     assert summary["must_review"] == 16 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
     assert summary["auto_rate"] >= 0.85 and summary["ignore_rate"] == 1.0
+    # The labelled priorities: no case waits in a lower queue than its label (s-12's card reads as account
+    # security, so it ranks above its label: the safe way).
+    assert summary["priority_labelled"] == 16 and summary["priority_below_label"] == 0
+    assert summary["priority_rate"] >= 0.9
     express = next(d for d in decided if d["intent"] == "delivery_info" and d["action"] == "auto_send")
     assert "£9.95" in express["draft"]
     # The other policy sends delivery questions to a person: exactly those decisions change, and say why.
@@ -81,3 +85,6 @@ def test_off_hours_review_gets_a_holding_reply_and_a_bad_line_is_named(tmp_path:
     messages.write_text(json.dumps(message | {"text": "hi"}) + "\n{not json\n")
     broken = replay(str(messages), env=env)
     assert broken.returncode == 2 and f"{messages}:2: not JSON" in broken.stderr
+    messages.write_text(json.dumps(message | {"text": "hi", "priority": "asap"}) + "\n")
+    unknown = replay(str(messages), env=env)
+    assert unknown.returncode == 2 and f"{messages}:1: priority: Input should be 'urgent'" in unknown.stderr
