@@ -32,6 +32,12 @@ def brand(settings: Settings, encoder: TransformersEncoder, models_dir: Path) ->
     return Classifier.build(encoder, load_brand(settings).policy, models_dir, settings.intent_tuned_layers)
 
 
+@pytest.fixture(scope="module")
+def demo_risk() -> RiskDetector:
+    """The demo brand's risk patterns alone (no model): read and compiled once for the module's many cases."""
+    return RiskDetector(load_policy(ROOT / "policies").risk)
+
+
 async def test_intents_and_risks_of_demo_messages(brand: Classifier) -> None:
     texts = [
         "how much is express delivery?",
@@ -89,11 +95,12 @@ def test_trained_intent_model_is_cached_by_examples(
         ("4111 1111 1111 1112", None),
     ],
 )
-def test_card_numbers_need_a_luhn_check_and_are_masked(settings: Settings, text: str, evidence: str | None) -> None:
-    detector = RiskDetector(load_brand(settings).policy.risk)
-    cards = [f.evidence for f in detector.detect(text) if f.evidence.startswith("card number")]
+def test_card_numbers_need_a_luhn_check_and_are_masked(
+    demo_risk: RiskDetector, text: str, evidence: str | None
+) -> None:
+    cards = [f.evidence for f in demo_risk.detect(text) if f.evidence.startswith("card number")]
     assert cards == ([evidence] if evidence else [])
-    assert all("4111 1111" not in f.evidence and "5500" not in f.evidence for f in detector.detect(text))
+    assert all("4111 1111" not in f.evidence and "5500" not in f.evidence for f in demo_risk.detect(text))
 
 
 async def test_concurrent_calls_share_model_runs(brand: Classifier) -> None:
@@ -238,13 +245,13 @@ HARMLESS = [
 
 
 @pytest.mark.parametrize(("text", "flag"), FOREIGN_AND_VEILED)
-def test_patterns_read_other_languages_and_veiled_words(settings: Settings, text: str, flag: str) -> None:
-    assert flag in {f.name for f in RiskDetector(load_brand(settings).policy.risk).detect(text)}
+def test_patterns_read_other_languages_and_veiled_words(demo_risk: RiskDetector, text: str, flag: str) -> None:
+    assert flag in {f.name for f in demo_risk.detect(text)}
 
 
 @pytest.mark.parametrize(("text", "flag"), HARMLESS)
-def test_patterns_leave_harmless_look_alikes(settings: Settings, text: str, flag: str) -> None:
-    assert flag not in {f.name for f in RiskDetector(load_brand(settings).policy.risk).detect(text)}
+def test_patterns_leave_harmless_look_alikes(demo_risk: RiskDetector, text: str, flag: str) -> None:
+    assert flag not in {f.name for f in demo_risk.detect(text)}
 
 
 async def test_no_auto_example_of_the_brand_raises_a_flag(settings: Settings, brand: Classifier) -> None:
