@@ -9,7 +9,8 @@ requests in flight (each one message, as the worker's callers are), their ratio 
 in back-to-back pairs, which this VM's drift skews less), the latency of one message at a time (p50/p99; a
 message alone runs in ONNX Runtime, as in the service, unless --no-onnx) with the encoder's own time for each
 message right beside it (and the median of what the service adds), and what the intent model (head and
-neighbours' vote) and the risk detector cost a text on their own. Beside the service's texts/s it prints the
+neighbours' vote) and the risk detector cost a text on their own, and the service's texts/s without the second
+reading of answered messages' sentences (and how many texts it read again). Beside the service's texts/s it prints the
 event loop's CPU a text under that load: with every caller waiting for its own result, the model waits for
 that work between runs. FILE has one text per line; by default the demo brand's example
 utterances from policies/intents.yaml are used.
@@ -31,8 +32,10 @@ import torch
 
 from bot.classify import Classifier
 from bot.classify.encoder import Embeddings, TransformersEncoder, default_model_path
+from bot.classify.risk import RiskDetector, sentences
 from bot.config import Precision
 from bot.policy.load import load_policy
+from bot.policy.schema import BrandPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,6 +104,27 @@ async def paired_ratios(
         raw = await encoder.in_thread(raw_rates, encoder, texts, (batch_size,))
         ratios.append(await concurrent_rate(classifier, texts, concurrency) / raw[batch_size])
     return ratios
+
+
+def first_reading_only(classifier: Classifier, policy: BrandPolicy) -> Classifier:
+    """The same classifier without the second reading of answered messages' sentences."""
+    whole = policy.risk.model_copy(update={"sentence_resemblance": None})
+    return Classifier(
+        classifier.encoder,
+        classifier.intents,
+        RiskDetector(whole, classifier.intents.labels),
+        classifier.unknown_below,
+        classifier.sentiment,
+        answered=classifier.answered,
+    )
+
+
+async def read_again(once: Classifier, texts: list[str]) -> tuple[int, int]:
+    """How many of `texts` the service reads a second time, sentence by sentence, and their sentences."""
+    results, _ = await once.classify_many(texts)
+    answered = [text for text, r in zip(texts, results, strict=True) if r.intent in once.answered and not r.risk_flags]
+    found = [sentences(text) for text in answered]
+    return sum(1 for parts in found if parts), sum(len(parts) for parts in found)
 
 
 async def latencies(classifier: Classifier, texts: list[str]) -> tuple[list[float], list[float]]:
@@ -182,6 +206,9 @@ async def main() -> None:
         best_batch = max(rates, key=rates.__getitem__)
         await concurrent_rate(classifier, texts[:128], args.concurrency)  # warm-up
         service, loop_micros = await concurrent_load(classifier, texts, args.concurrency)
+        once = first_reading_only(classifier, policy)
+        without, _ = await concurrent_load(once, texts, args.concurrency)
+        again, sentence_count = await read_again(once, texts)
         ratios = await paired_ratios(classifier, texts, best_batch, args.concurrency)
         single, alone = await latencies(classifier, texts[:300])
         vectors = await encoder.in_thread(encoder.embed, texts[:256])
@@ -200,6 +227,10 @@ async def main() -> None:
     print(f"| raw encoder, best (batch {best_batch}) | {rates[best_batch]:.0f} texts/s |")
     print(f"| service classifier, {args.concurrency} concurrent single-message requests | {service:.0f} texts/s |")
     print(f"| the event loop's CPU a text meanwhile | {loop_micros:.0f} µs |")
+    print(
+        f"| the same without the second reading ({again} of {len(texts)} texts read again, "
+        f"{sentence_count} sentences) | {without:.0f} texts/s |"
+    )
     print(f"| ratio service / raw best (goal >= 0.9) | {service / rates[best_batch]:.2f} |")
     low, high = min(ratios), max(ratios)
     figure = f"{statistics.median(ratios):.2f} ({low:.2f}-{high:.2f})"

@@ -12,9 +12,9 @@ from bot.batching import MicroBatcher
 from bot.classify.encoder import Embeddings, TransformersEncoder
 from bot.classify.head import Head, trained
 from bot.classify.neighbours import IntentModel, example_vectors, intent_model
-from bot.classify.risk import RiskDetector
+from bot.classify.risk import RiskDetector, sentences
 from bot.models import Classification
-from bot.policy.schema import BrandPolicy
+from bot.policy.schema import BrandPolicy, Mode
 
 UNKNOWN = "unknown"
 MAX_RUN = 256  # texts per model run: bounds the wait of the first caller in a long queue
@@ -86,6 +86,11 @@ def _examples(policy: BrandPolicy) -> tuple[list[tuple[str, str]], list[tuple[st
     return intents, feelings
 
 
+def _answered(policy: BrandPolicy) -> frozenset[str]:
+    """The intents the bot answers without a person."""
+    return frozenset(name for name, spec in policy.intents.intents.items() if spec.mode is Mode.AUTO)
+
+
 class Classifier:
     """The intent model (head and nearest examples), the sentiment head and the risk lexicon over a shared
     encoder.
@@ -102,6 +107,7 @@ class Classifier:
         unknown_below: float = 0.0,
         sentiment: Head | None = None,
         trained_on: object = None,
+        answered: frozenset[str] = frozenset(),
     ) -> None:
         self.encoder = encoder
         self.intents = intents
@@ -109,6 +115,7 @@ class Classifier:
         self.unknown_below = unknown_below
         self.sentiment = sentiment
         self.trained_on = trained_on  # the examples of the heads, to tell whether a new policy changed them
+        self.answered = answered  # intents answered alone: their messages of several sentences are read again
         self._batcher = MicroBatcher(self._embed_run, _share, MAX_RUN, "classifier-runs")
 
     @classmethod
@@ -129,6 +136,7 @@ class Classifier:
             policy.intents.unknown_threshold,
             trained(cache_dir, "sentiment", encoder.fingerprint, feelings, lambda texts: encoder.embed(texts).general),
             (intents, feelings),
+            _answered(policy),
         )
 
     def adopt(self, policy: BrandPolicy) -> bool:
@@ -136,12 +144,14 @@ class Classifier:
         False when the policy's examples differ from theirs (retraining waits for `train` and a restart)."""
         self.risk = RiskDetector(policy.risk, self.intents.labels)
         self.unknown_below = policy.intents.unknown_threshold
+        self.answered = _answered(policy)
         return _examples(policy) == self.trained_on
 
     async def classify_many(self, texts: Sequence[str]) -> tuple[list[Classification], np.ndarray]:
         """Classifications and the general vectors of the texts (reused for knowledge retrieval). Calls that
         arrive while the model is busy share its next run, so concurrent single messages cost about what one
-        batch costs; only the risk patterns run per text (a long text's on a thread)."""
+        batch costs; only the risk patterns run per text (a long text's on a thread), and a text on its way to
+        an automatic answer with several sentences has them read again (`_second_reading`)."""
         if not texts:
             return [], np.zeros((0, self.encoder.dimension), dtype=np.float32)
         run, start, stop = await self._batcher.submit(texts)
@@ -166,7 +176,33 @@ class Classifier:
             )
             for found, (intent, confidence), (feeling, score) in zip(flags, predictions, feelings, strict=True)
         ]
-        return results, run.vectors.general[start:stop]
+        return await self._second_reading(texts, results, risk), run.vectors.general[start:stop]
+
+    async def _second_reading(
+        self, texts: Sequence[str], results: list[Classification], risk: RiskDetector
+    ) -> list[Classification]:
+        """The sentences of each text read as an answered intent with no flag, read alone. One risky sentence
+        among ordinary ones ("the fleece is long in the arms. also I've been hurting myself again ...") is
+        diluted in the whole text's vector, and no pattern may know its words. The texts' sentences share one
+        more model run; a text that raises nothing keeps its first reading."""
+        if not risk.reads_sentences:
+            return results
+        parts = {
+            row: found
+            for row, (text, result) in enumerate(zip(texts, results, strict=True))
+            if result.intent in self.answered and not result.risk_flags and (found := sentences(text))
+        }
+        if not parts:
+            return results
+        run, start, stop = await self._batcher.submit([sentence for found in parts.values() for sentence in found])
+        probabilities = (await run.reading())[0][start:stop]
+        read, at = list(results), 0
+        for row, found in parts.items():
+            flags = risk.in_sentences(found, probabilities[at : at + len(found)])
+            at += len(found)
+            if flags:
+                read[row] = read[row].model_copy(update={"risk_flags": flags})
+        return read
 
     async def _embed_run(self, texts: list[str]) -> Run:
         return Run(

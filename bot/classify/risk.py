@@ -15,6 +15,10 @@ from bot.models import Priority, RiskFlag
 from bot.policy.schema import RiskLexicon
 
 PII = "pii"
+# A sentence ends at . ! ? or … before white space (and every line is one or more): what a second reading splits.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+SENTENCE_WORDS = 3  # shorter parts ("thanks!", "Hi Sam.") say too little alone to read
+MAX_SENTENCES = 32  # a message's first 32: each costs the model a text
 # 13 to 19 digits, optionally grouped by single spaces or dashes, not part of a longer number.
 _CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 
@@ -89,6 +93,20 @@ class PiiRedactor:
             position = max(match.end(), match.start() + 1)
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of `text` worth reading alone, or none when it has fewer than two (a one-sentence message's
+    own reading is its sentence's). Split line by line first: a pattern spanning line breaks would rescan runs of
+    white space from each of their characters."""
+    parts = [
+        part for line in text.splitlines() for part in _SENTENCE_END.split(line) if len(part.split()) >= SENTENCE_WORDS
+    ]
+    return parts[:MAX_SENTENCES] if len(parts) >= 2 else []
+
+
+def _quoted(sentence: str, limit: int = 120) -> str:
+    return f'"{sentence}"' if len(sentence) <= limit else f'"{sentence[: limit - 1]}…"'
+
+
 @dataclass(frozen=True)
 class _Rule:
     name: str
@@ -118,6 +136,7 @@ class RiskDetector:
         ]
         self._patterns = FlagPatterns({name: spec.patterns for name, spec in lexicon.flags.items()})
         self._labels = tuple(intent_labels)
+        self._sentence_resemblance = lexicon.sentence_resemblance
         pii = lexicon.flags.get(PII)
         self._pii_priority = pii.priority if pii is not None else Priority.NORMAL
 
@@ -128,7 +147,7 @@ class RiskDetector:
         row = probabilities.tolist() if probabilities is not None else None  # plain floats: cheap to index
         for rule in self._rules:
             # The words a pattern matched are the clearest evidence for a reviewer; else the model's reading.
-            evidence = matched.get(rule.name) or self._resembles(rule, row)
+            evidence = matched.get(rule.name) or self._resembles(rule, row, rule.resemblance)
             if evidence:
                 flags.append(RiskFlag(name=rule.name, priority=rule.priority, evidence=evidence))
         card = card_number(text)
@@ -138,10 +157,31 @@ class RiskDetector:
             flags.append(RiskFlag(name=PII, priority=self._pii_priority, evidence=card))
         return tuple(flags)
 
-    def _resembles(self, rule: _Rule, row: list[float] | None) -> str | None:
+    @property
+    def reads_sentences(self) -> bool:
+        """Whether the lexicon asks for a second reading, sentence by sentence (`in_sentences`)."""
+        return self._sentence_resemblance is not None
+
+    def in_sentences(self, parts: Sequence[str], probabilities: np.ndarray) -> tuple[RiskFlag, ...]:
+        """Flags that one of `parts` (a message's `sentences`) resembles alone at the lexicon's
+        `sentence_resemblance`; `probabilities` holds the intent model's row for each. The sentence is quoted in
+        the evidence, so a reviewer sees which line of a long message raised it."""
+        if self._sentence_resemblance is None:
+            return ()
+        found: dict[str, RiskFlag] = {}
+        for part, row in zip(parts, probabilities.tolist(), strict=True):
+            for rule in self._rules:
+                reading = None if rule.name in found else self._resembles(rule, row, self._sentence_resemblance)
+                if reading:
+                    found[rule.name] = RiskFlag(
+                        name=rule.name, priority=rule.priority, evidence=f"{reading} in {_quoted(part)}"
+                    )
+        return tuple(found.values())
+
+    def _resembles(self, rule: _Rule, row: list[float] | None, threshold: float) -> str | None:
         if row is None or not rule.intents:
             return None
-        if sum(row[i] for i in rule.intents) < rule.resemblance:
+        if sum(row[i] for i in rule.intents) < threshold:
             return None
         top = max(rule.intents, key=row.__getitem__)
         return f"reads like {self._labels[top]} (p={row[top]:.2f})"

@@ -87,6 +87,15 @@ class RiskFlagSpec(Strict):
 
 class RiskLexicon(Strict):
     flags: dict[str, RiskFlagSpec]
+    sentence_resemblance: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="A message of several sentences that the intent model reads as an intent the bot answers alone, "
+        "with no flag, has each sentence read again: a flag with `intents` fires when one sentence alone gives them "
+        "this much probability. One risky sentence among ordinary ones is diluted in the whole message's vector. "
+        "Unset: no second reading.",
+    )
 
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
