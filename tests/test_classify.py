@@ -317,6 +317,13 @@ FOREIGN_AND_VEILED = [
     ("thread's at 1.2 million views now", "viral"),
     ("my followers have been asking what happened with my order", "viral"),
     ("the box says 9 but the boots inside are 7s", "order_problem"),
+    ("I've been stockpiling my painkillers for a while now", "crisis"),
+    ("we rang the mountain rescue an hour ago, he's still out there", "crisis"),
+    ("that manager has it coming, you'll see", "violence_threat"),
+    ("tell her to keep an eye on her car after closing", "violence_threat"),
+    ("my bank is going to claw back the money", "legal_threat"),
+    ("my cousin who does this for a living says you owe me", "legal_threat"),
+    ("a partial refund for my trouble would be fair", "money_request"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -338,6 +345,8 @@ HARMLESS = [
     ("any comment on when the green fleece is back?", "press"),
     ("my followers love the jacket, thanks!", "viral"),
     ("I know which size I need, just want to check stock", "violence_threat"),
+    ("is the mountain rescue discount still on for volunteers?", "crisis"),
+    ("the kids will kill me if it doesn't come by Friday, one of these days I'll plan ahead", "violence_threat"),
     ("can my sister collect my order from the Leeds shop?", "crisis"),
 ]
 
