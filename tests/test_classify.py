@@ -317,6 +317,8 @@ FOREIGN_AND_VEILED = [
     ("thread's at 1.2 million views now", "viral"),
     ("my followers have been asking what happened with my order", "viral"),
     ("the box says 9 but the boots inside are 7s", "order_problem"),
+    ("send the label to jo (at) hotmail (dot) com please", "pii"),
+    ("it's dee.walsh at gmail dot com", "pii"),
     ("I've been stockpiling my painkillers for a while now", "crisis"),
     ("we rang the mountain rescue an hour ago, he's still out there", "crisis"),
     ("that manager has it coming, you'll see", "violence_threat"),
