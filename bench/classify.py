@@ -32,7 +32,7 @@ import torch
 
 from bot.classify import Classifier
 from bot.classify.encoder import Embeddings, TransformersEncoder, default_model_path
-from bot.classify.risk import RiskDetector, sentences
+from bot.classify.risk import RiskDetector
 from bot.config import Precision
 from bot.policy.load import load_policy
 from bot.policy.schema import BrandPolicy
@@ -122,9 +122,8 @@ def first_reading_only(classifier: Classifier, policy: BrandPolicy) -> Classifie
 async def read_again(once: Classifier, texts: list[str]) -> tuple[int, int]:
     """How many of `texts` the service reads a second time, sentence by sentence, and their sentences."""
     results, _ = await once.classify_many(texts)
-    answered = [text for text, r in zip(texts, results, strict=True) if r.intent in once.answered and not r.risk_flags]
-    found = [sentences(text) for text in answered]
-    return sum(1 for parts in found if parts), sum(len(parts) for parts in found)
+    found = once.read_again(texts, results)
+    return len(found), sum(len(parts) for parts in found.values())
 
 
 async def latencies(classifier: Classifier, texts: list[str]) -> tuple[list[float], list[float]]:

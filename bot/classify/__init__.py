@@ -187,11 +187,7 @@ class Classifier:
         more model run; a text that raises nothing keeps its first reading."""
         if not risk.reads_sentences:
             return results
-        parts = {
-            row: found
-            for row, (text, result) in enumerate(zip(texts, results, strict=True))
-            if result.intent in self.answered and not result.risk_flags and (found := sentences(text))
-        }
+        parts = self.read_again(texts, results)
         if not parts:
             return results
         run, start, stop = await self._batcher.submit([sentence for found in parts.values() for sentence in found])
@@ -203,6 +199,15 @@ class Classifier:
             if flags:
                 read[row] = read[row].model_copy(update={"risk_flags": flags})
         return read
+
+    def read_again(self, texts: Sequence[str], results: Sequence[Classification]) -> dict[int, list[str]]:
+        """The sentences of each text (by its row) that a second reading takes: read as an answered intent,
+        no flag, and two or more sentences worth reading alone."""
+        return {
+            row: found
+            for row, (text, result) in enumerate(zip(texts, results, strict=True))
+            if result.intent in self.answered and not result.risk_flags and (found := sentences(text))
+        }
 
     async def _embed_run(self, texts: list[str]) -> Run:
         return Run(
