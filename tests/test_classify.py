@@ -326,6 +326,17 @@ FOREIGN_AND_VEILED = [
     ("my bank is going to claw back the money", "legal_threat"),
     ("my cousin who does this for a living says you owe me", "legal_threat"),
     ("a partial refund for my trouble would be fair", "money_request"),
+    ("my brother left a goodbye voicemail and nobody can reach him", "crisis"),
+    ("been giving away my gear to mates, won't need any of it soon", "crisis"),
+    ("kiedy mnie zabraknie, nikt nie zauważy", "crisis"),
+    ("there's a jerry can of fuel in my boot and your Galway store is on my way", "violence_threat"),
+    ("sei onde mora o gerente da loja", "violence_threat"),
+    ("ich weiß, wo er wohnt, der Verkäufer", "violence_threat"),
+    ("please take my email address off your records", "privacy_request"),
+    ("stop sending me the catalogues, I never signed up", "privacy_request"),
+    ("this is all going in my next vlog", "viral"),
+    ("outdoor creator here, about the boots that failed", "press"),
+    ("recibí un mensaje: paquete retenido en aduana, debo pagar una tasa", "fraud"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -350,6 +361,10 @@ HARMLESS = [
     ("is the mountain rescue discount still on for volunteers?", "crisis"),
     ("the kids will kill me if it doesn't come by Friday, one of these days I'll plan ahead", "violence_threat"),
     ("can my sister collect my order from the Leeds shop?", "crisis"),
+    ("lost my receipt like an idiot, can I still exchange?", "abuse"),
+    ("I'm a muppet, ordered the wrong size again. how do I swap?", "abuse"),
+    ("paid for petrol to drive to the store and it was shut", "violence_threat"),
+    ("giving away my old boots to a charity shop, do you recycle them?", "crisis"),
 ]
 
 
