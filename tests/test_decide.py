@@ -240,6 +240,8 @@ def turns(*items: tuple[str, str | None, str | None, timedelta]) -> Context:
         ),
         (cls("delivery_info"), GOOD, {"handle": "deals_bot"}, None, Action.IGNORE, ("bot_author",), Priority.NORMAL),
         (cls("spam"), None, {}, None, Action.IGNORE, ("ignore_intent:spam",), Priority.NORMAL),
+        # Spam the model is less sure of than `ignore_confidence` (0.8) may be a complaint: a person looks.
+        (cls("spam", 0.7), None, {}, None, Action.REVIEW, ("intent_mode:spam", "no_grounded_draft"), Priority.NORMAL),
         (
             cls("spam", 0.9, LEGAL),
             None,

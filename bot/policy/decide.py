@@ -35,8 +35,10 @@ def ignore_reasons(message: InboundMessage, cls: Classification, policy: BrandPo
     if any(re.search(pattern, handle) for pattern in policy.decision.bot_handles):
         reasons.append("bot_author")
     spec = policy.intents.intents.get(cls.intent)
-    confident = cls.confidence >= policy.decision.confidence_threshold
-    if spec is not None and spec.mode is Mode.IGNORE and confident and not cls.risk_flags:
+    # Nobody ever sees an ignored message, so dropping one takes more certainty than answering it: a complaint
+    # the model half-reads as spam goes to a person instead (as `intent_mode:spam`).
+    sure = cls.confidence >= policy.decision.ignore_confidence
+    if spec is not None and spec.mode is Mode.IGNORE and sure and not cls.risk_flags:
         reasons.append(f"ignore_intent:{cls.intent}")
     return reasons
 

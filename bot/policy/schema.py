@@ -190,6 +190,9 @@ class DecisionPolicy(Strict):
         100_000, gt=0, description="Authors this large are answered alone only when the bot is very sure."
     )
     reach_confidence: float = Field(0.9, ge=0, le=1, description="The intent confidence a large author needs.")
+    ignore_confidence: float = Field(
+        0.8, ge=0, le=1, description="An `ignore` intent (spam) is dropped only when the model is this sure."
+    )
     public_negative: float | None = Field(
         0.7, ge=0, le=1, description="A public post at least this likely negative goes to a person; null: off."
     )
