@@ -337,6 +337,17 @@ FOREIGN_AND_VEILED = [
     ("this is all going in my next vlog", "viral"),
     ("outdoor creator here, about the boots that failed", "press"),
     ("recibí un mensaje: paquete retenido en aduana, debo pagar una tasa", "fraud"),
+    ("cancel it, won't need anything new where I'm off to", "crisis"),
+    ("been giving most of my things away lately", "crisis"),
+    ("moja siostra nie wróciła do domu od wczoraj", "crisis"),
+    ("не хочу більше жити", "crisis"),
+    ("mein Sohn ist mit dem Rucksack gestürzt, Knöchel gebrochen", "product_safety"),
+    ("keep fobbing me off and see what happens when I turn up", "violence_threat"),
+    ("your driver should watch his back", "violence_threat"),
+    ("we nemen juridische stappen als het niet wordt opgelost", "legal_threat"),
+    ("what do you actually hold on me? I want to know", "privacy_request"),
+    ("got a confirmation text for a coat, I never ordered one", "fraud"),
+    ("someone on the phone asked me for the code you just texted me", "fraud"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -365,6 +376,10 @@ HARMLESS = [
     ("I'm a muppet, ordered the wrong size again. how do I swap?", "abuse"),
     ("paid for petrol to drive to the store and it was shut", "violence_threat"),
     ("giving away my old boots to a charity shop, do you recycle them?", "crisis"),
+    ("is there any point in buying the gaiters too?", "crisis"),
+    ("the zip is broken, can you fix it? Der Reißverschluss ist kaputt", "product_safety"),
+    ("you should watch the video on how to reproof it", "violence_threat"),
+    ("I never ordered from you before, do you ship to Jersey?", "fraud"),
 ]
 
 
