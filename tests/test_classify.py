@@ -348,6 +348,10 @@ FOREIGN_AND_VEILED = [
     ("what do you actually hold on me? I want to know", "privacy_request"),
     ("got a confirmation text for a coat, I never ordered one", "fraud"),
     ("someone on the phone asked me for the code you just texted me", "fraud"),
+    ("a text says my order of two coats is on its way, I haven't ordered anything", "fraud"),
+    ("my brother-in-law will write to you on his firm's letterhead", "legal_threat"),
+    ("shame how fast depots go up when nobody's watching", "violence_threat"),
+    ("your delivery driver needs to watch himself", "violence_threat"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -380,6 +384,8 @@ HARMLESS = [
     ("the zip is broken, can you fix it? Der Reißverschluss ist kaputt", "product_safety"),
     ("you should watch the video on how to reproof it", "violence_threat"),
     ("I never ordered from you before, do you ship to Jersey?", "fraud"),
+    ("when do your prices go up? want to buy before", "violence_threat"),
+    ("can you put the returns address in writing for me?", "legal_threat"),
 ]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "tests" / "data" / "routing_sample.jsonl"
-# 1,530 messages in the routing set's scheme, written by eleven writers who had not seen the lexicon (README:
+# 1,650 messages in the routing set's scheme, written by twelve writers who had not seen the lexicon (README:
 # the sets' figures before and after). The lexicon has since been fitted to them: a guard, not an unseen test.
 WRITTEN = ROOT / "tests" / "data" / "routing_written.jsonl"
 WEDNESDAY_MORNING = "2026-11-25T10:00:00Z"
@@ -74,8 +74,8 @@ def test_every_message_that_must_be_reviewed_is_and_a_policy_change_is_shown(
 def test_messages_written_blind_to_the_lexicon_still_meet_the_bar(tmp_path: Path, brand_models: Path) -> None:
     env = {"BOT_MODELS_DIR": str(brand_models), "BOT_DATA_DIR": str(tmp_path)}
     summary = lines(replay(str(WRITTEN), "--now", WEDNESDAY_MORNING, env=env))[-1]
-    assert summary["must_review"] == 869 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
-    assert summary["priority_labelled"] > 910 and summary["priority_below_label"] <= 3
+    assert summary["must_review"] == 939 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
+    assert summary["priority_labelled"] > 980 and summary["priority_below_label"] <= 3
     assert summary["auto_rate"] >= 0.7  # the bar must not be met by sending everything to a person
 
 
