@@ -386,6 +386,8 @@ HARMLESS = [
     ("I never ordered from you before, do you ship to Jersey?", "fraud"),
     ("when do your prices go up? want to buy before", "violence_threat"),
     ("can you put the returns address in writing for me?", "legal_threat"),
+    ("why do prices in your stores go up every winter?", "violence_threat"),
+    ("got a text from your system saying it was delivered, how do I track it?", "privacy_request"),
 ]
 
 
