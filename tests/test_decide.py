@@ -12,7 +12,7 @@ import pytest
 
 from bot.errors import ConfigError
 from bot.models import Action, Classification, Context, Draft, Priority, RiskFlag, Turn
-from bot.policy.decide import decide
+from bot.policy.decide import decide, echoes_brand
 from bot.policy.hours import after_working_time, is_working
 from bot.policy.load import load_policy
 from bot.policy.schema import BrandPolicy
@@ -239,6 +239,26 @@ def turns(*items: tuple[str, str | None, str | None, timedelta]) -> Context:
             Priority.NORMAL,
         ),
         (cls("delivery_info"), GOOD, {"handle": "deals_bot"}, None, Action.IGNORE, ("bot_author",), Priority.NORMAL),
+        # A customer passing on the brand's own post: answering it would be the bot answering itself.
+        (
+            cls("delivery_info"),
+            GOOD,
+            {"text": "RT @NorthwindOutfit: Free delivery over £50 this week?"},
+            None,
+            Action.IGNORE,
+            ("brand_echo",),
+            Priority.NORMAL,
+        ),
+        # With a risk flag a person sees it: nobody sees what is ignored.
+        (
+            cls("delivery_info", 0.9, LEGAL),
+            GOOD,
+            {"text": "RT @NorthwindOutfit: Free delivery over £50. my lawyer disagrees"},
+            None,
+            Action.REVIEW,
+            ("risk:legal_threat",),
+            Priority.HIGH,
+        ),
         (cls("spam"), None, {}, None, Action.IGNORE, ("ignore_intent:spam",), Priority.NORMAL),
         # Spam the model is less sure of than `ignore_confidence` (0.8) may be a complaint: a person looks.
         (cls("spam", 0.7), None, {}, None, Action.REVIEW, ("intent_mode:spam", "no_grounded_draft"), Priority.NORMAL),
@@ -271,9 +291,30 @@ def test_decide(
     reasons: tuple[str, ...],
     priority: Priority,
 ) -> None:
-    decision = decide(message("any", **msg), classification, draft, context or Context(), POLICY, WORKING)
+    decision = decide(message(**{"text": "any"} | msg), classification, draft, context or Context(), POLICY, WORKING)
     assert (decision.action, decision.reasons, decision.priority) == (action, reasons, priority)
     assert (decision.deadline is not None) == (action is Action.REVIEW) and not decision.holding
+
+
+@pytest.mark.parametrize(
+    ("text", "echo"),
+    [
+        ("RT @NorthwindOutfit: Our Galway store reopens Saturday. Come and say hello.", True),
+        ("rt @northwindoutfit: is it raining where you are?", True),  # the question is the brand's own
+        ("so true! RT @NorthwindOutfit: no bad weather, just the wrong jacket", True),
+        ("Repost from @NorthwindOutfitters: 'Every jacket can be repaired for life.' 👏", True),
+        ("Reposting because @northwindoutfitters said it best: new season, same mud", True),
+        ("Lifetime repairs on every jacket. Book at northwind.example/repair via @NorthwindOutfit", True),
+        ('"Get outside, whatever the weather." - @NorthwindOutfit', True),
+        ("Repost from @NorthwindOutfit: lifetime repairs. does that cover my 10 year old shell?", False),
+        ("@NorthwindOutfit what time does the Galway store open?", False),
+        ("RT @someone_else: Northwind's sale is on", False),
+        ("via @NorthwindOutfitters_fan: lovely jackets", False),
+    ],
+)
+def test_an_echo_of_the_brand_s_own_post(text: str, echo: bool) -> None:
+    assert echoes_brand(text, ["northwindoutfit", "northwindoutfitters"]) is echo
+    assert echoes_brand(text, []) is False
 
 
 def test_shadow_mode_reviews_everything_and_records_what_the_bot_would_do() -> None:

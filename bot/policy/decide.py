@@ -8,8 +8,9 @@ at what the bot would say.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -25,15 +26,47 @@ _WITHIN = re.compile(r"\bwithin\s+(\d+)\s+(hour|day|working day)s?\b", re.IGNORE
 
 Fired = tuple[str, Priority]
 
+# How a customer passes on a post: a manual retweet, a repost or share credited to its author, a quote signed
+# with the author's handle. {own} is the brand's handles.
+_RETWEET = r"^\s*RT\s+@(?:{own})\b"
+_PASSED_ON = (
+    r"\bRT\s+@(?:{own})\b"
+    r"|\b(?:re-?post(?:ed|ing)?|regram(?:med)?|shared|sharing)\b[^@\n]{{0,30}}@(?:{own})\b"
+    r"|\bvia\s+@(?:{own})\b"
+    r"|[\"'”’]\s*[-–—~]\s*@(?:{own})\b"
+)
+
+
+@functools.cache
+def _echo_patterns(own_accounts: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    if not own_accounts:
+        return None
+    own = "|".join(re.escape(handle) for handle in own_accounts)
+    return re.compile(_RETWEET.format(own=own), re.IGNORECASE), re.compile(_PASSED_ON.format(own=own), re.IGNORECASE)
+
+
+def echoes_brand(text: str, own_accounts: Sequence[str]) -> bool:
+    """Whether the text passes on one of the brand's own posts: a reply to it would be the bot answering its
+    own post, in public. A text that begins "RT @brand" is all the brand's; a repost, a share or a quote that
+    anywhere credits the brand counts only without a question mark, since the customer may have asked one."""
+    patterns = _echo_patterns(tuple(own_accounts))
+    if patterns is None:
+        return False
+    retweet, passed_on = patterns
+    return bool(retweet.search(text)) or ("?" not in text and bool(passed_on.search(text)))
+
 
 def ignore_reasons(message: InboundMessage, cls: Classification, policy: BrandPolicy) -> list[str]:
-    """Why a message needs no answer at all (the brand's own posts, bots, spam); empty if it does."""
+    """Why a message needs no answer at all (the brand's own posts and their echoes, bots, spam); empty if it
+    does. A risk flag keeps an echo or spam in front of a person: nobody sees what is ignored."""
     reasons = []
     handle = message.author.handle.lstrip("@")
     if handle.lower() in policy.decision.own_accounts:
         reasons.append("own_account")
     if any(re.search(pattern, handle) for pattern in policy.decision.bot_handles):
         reasons.append("bot_author")
+    if not cls.risk_flags and echoes_brand(message.text, policy.decision.own_accounts):
+        reasons.append("brand_echo")
     spec = policy.intents.intents.get(cls.intent)
     # Nobody ever sees an ignored message, so dropping one takes more certainty than answering it: a complaint
     # the model half-reads as spam goes to a person instead (as `intent_mode:spam`).
