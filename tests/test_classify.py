@@ -352,6 +352,21 @@ FOREIGN_AND_VEILED = [
     ("my brother-in-law will write to you on his firm's letterhead", "legal_threat"),
     ("shame how fast depots go up when nobody's watching", "violence_threat"),
     ("your delivery driver needs to watch himself", "violence_threat"),
+    ("the belay loop on my harness gave way at the crag", "product_safety"),
+    ("chest strap came undone halfway up the scramble, nearly lost my footing", "product_safety"),
+    ("the bungee on the hood flicked back into my eye", "product_safety"),
+    ("the pole sprang loose and caught her right under the eye", "product_safety"),
+    ("those 'fireproof' gloves melted in seconds", "product_safety"),
+    ("my dad slipped on the scree and can't put weight on his leg", "crisis"),
+    ("my daughter's not come home from her walk", "crisis"),
+    ("if that warehouse had a wee accident with a match, shame", "violence_threat"),
+    ("you've been warned, next time I come in it won't be to shop", "violence_threat"),
+    ("how come you lot know my home address? I never gave it", "privacy_request"),
+    ("someone has been in my Northwind account, my points went down to zero", "account_security"),
+    ("you should cover what I had to spend on a replacement", "money_request"),
+    ("compré una chaqueta hace 4 meses, ¿puedo devolverla?", "money_request"),
+    ("ich habe die Etiketten abgeschnitten, kann ich sie trotzdem zurückgeben?", "money_request"),
+    ("paid on northwind-sale.shop and nothing came, is that you?", "fraud"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -388,6 +403,13 @@ HARMLESS = [
     ("can you put the returns address in writing for me?", "legal_threat"),
     ("why do prices in your stores go up every winter?", "violence_threat"),
     ("got a text from your system saying it was delivered, how do I track it?", "privacy_request"),
+    ("the new heather colour caught my eye, is it in stock?", "product_safety"),
+    ("wore it up Helvellyn and didn't take it off once, love it", "money_request"),
+    ("used it for a week in the Alps, brilliant jacket", "money_request"),
+    ("the truth hit me when I tried it on: I need a size up", "product_safety"),
+    ("my store account says I have 0 points, how do points work?", "account_security"),
+    ("book a repair at northwind.example/repair, is that the right page?", "fraud"),
+    ("consider this your warning: the Ridgeline is addictive", "violence_threat"),
 ]
 
 
