@@ -367,6 +367,7 @@ FOREIGN_AND_VEILED = [
     ("compré una chaqueta hace 4 meses, ¿puedo devolverla?", "money_request"),
     ("ich habe die Etiketten abgeschnitten, kann ich sie trotzdem zurückgeben?", "money_request"),
     ("paid on northwind-sale.shop and nothing came, is that you?", "fraud"),
+    ("sent the boots back a fortnight ago and still no refund", "order_problem"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
