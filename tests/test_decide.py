@@ -243,10 +243,20 @@ def turns(*items: tuple[str, str | None, str | None, timedelta]) -> Context:
         (
             cls("delivery_info"),
             GOOD,
-            {"text": "RT @NorthwindOutfit: Free delivery over £50 this week?"},
+            {"text": "RT @NorthwindOutfit: Free delivery over £50 this week"},
             None,
             Action.IGNORE,
             ("brand_echo",),
+            Priority.NORMAL,
+        ),
+        # Read as negative, the words added to it may be a complaint.
+        (
+            cls("delivery_info", sentiment="negative"),
+            GOOD,
+            {"text": "RT @NorthwindOutfit: Free delivery over £50 this week. mine never came", "public": True},
+            None,
+            Action.REVIEW,
+            ("public_negative",),
             Priority.NORMAL,
         ),
         # With a risk flag a person sees it: nobody sees what is ignored.
@@ -300,7 +310,7 @@ def test_decide(
     ("text", "echo"),
     [
         ("RT @NorthwindOutfit: Our Galway store reopens Saturday. Come and say hello.", True),
-        ("rt @northwindoutfit: is it raining where you are?", True),  # the question is the brand's own
+        ("rt @northwindoutfit: where are you heading this weekend?", False),  # a question: maybe theirs
         ("so true! RT @NorthwindOutfit: no bad weather, just the wrong jacket", True),
         ("Repost from @NorthwindOutfitters: 'Every jacket can be repaired for life.' 👏", True),
         ("Reposting because @northwindoutfitters said it best: new season, same mud", True),

@@ -28,7 +28,6 @@ Fired = tuple[str, Priority]
 
 # How a customer passes on a post: a manual retweet, a repost or share credited to its author, a quote signed
 # with the author's handle. {own} is the brand's handles.
-_RETWEET = r"^\s*RT\s+@(?:{own})\b"
 _PASSED_ON = (
     r"\bRT\s+@(?:{own})\b"
     r"|\b(?:re-?post(?:ed|ing)?|regram(?:med)?|shared|sharing)\b[^@\n]{{0,30}}@(?:{own})\b"
@@ -38,22 +37,18 @@ _PASSED_ON = (
 
 
 @functools.cache
-def _echo_patterns(own_accounts: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+def _passed_on(own_accounts: tuple[str, ...]) -> re.Pattern[str] | None:
     if not own_accounts:
         return None
-    own = "|".join(re.escape(handle) for handle in own_accounts)
-    return re.compile(_RETWEET.format(own=own), re.IGNORECASE), re.compile(_PASSED_ON.format(own=own), re.IGNORECASE)
+    return re.compile(_PASSED_ON.format(own="|".join(re.escape(h) for h in own_accounts)), re.IGNORECASE)
 
 
 def echoes_brand(text: str, own_accounts: Sequence[str]) -> bool:
     """Whether the text passes on one of the brand's own posts: a reply to it would be the bot answering its
-    own post, in public. A text that begins "RT @brand" is all the brand's; a repost, a share or a quote that
-    anywhere credits the brand counts only without a question mark, since the customer may have asked one."""
-    patterns = _echo_patterns(tuple(own_accounts))
-    if patterns is None:
-        return False
-    retweet, passed_on = patterns
-    return bool(retweet.search(text)) or ("?" not in text and bool(passed_on.search(text)))
+    own post, in public. Not with a question mark anywhere in it: words added to the echo may ask something
+    of the brand, and an ignored question is never answered."""
+    pattern = _passed_on(tuple(own_accounts))
+    return pattern is not None and "?" not in text and bool(pattern.search(text))
 
 
 def ignore_reasons(message: InboundMessage, cls: Classification, policy: BrandPolicy) -> list[str]:
@@ -65,7 +60,8 @@ def ignore_reasons(message: InboundMessage, cls: Classification, policy: BrandPo
         reasons.append("own_account")
     if any(re.search(pattern, handle) for pattern in policy.decision.bot_handles):
         reasons.append("bot_author")
-    if not cls.risk_flags and echoes_brand(message.text, policy.decision.own_accounts):
+    # An echo read as negative may carry the customer's own complaint: a person looks.
+    if not cls.risk_flags and cls.sentiment != "negative" and echoes_brand(message.text, policy.decision.own_accounts):
         reasons.append("brand_echo")
     spec = policy.intents.intents.get(cls.intent)
     # Nobody ever sees an ignored message, so dropping one takes more certainty than answering it: a complaint
