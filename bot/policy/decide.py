@@ -26,14 +26,18 @@ _WITHIN = re.compile(r"\bwithin\s+(\d+)\s+(hour|day|working day)s?\b", re.IGNORE
 
 Fired = tuple[str, Priority]
 
-# How a customer passes on a post: a manual retweet, a repost or share credited to its author, a quote signed
-# with the author's handle. {own} is the brand's handles.
+# How a customer passes on a post: a manual retweet or quote tweet, a repost or share credited to its author, a
+# quote signed with the author's handle. {own} is the brand's handles.
 _PASSED_ON = (
-    r"\bRT\s+@(?:{own})\b"
+    r"\b(?:RT|QT)\s+@(?:{own})\b"
     r"|\b(?:re-?post(?:ed|ing)?|regram(?:med)?|shared|sharing)\b[^@\n]{{0,30}}@(?:{own})\b"
     r"|\bvia\s+@(?:{own})\b"
     r"|[\"'”’]\s*[-–—~]\s*@(?:{own})\b"
 )
+
+
+# The customer's own voice: a brand's posts speak as "we" and "you", rarely as "I".
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i'll|i've|i'd|me|my|mine|myself)\b", re.IGNORECASE)
 
 
 @functools.cache
@@ -45,10 +49,13 @@ def _passed_on(own_accounts: tuple[str, ...]) -> re.Pattern[str] | None:
 
 def echoes_brand(text: str, own_accounts: Sequence[str]) -> bool:
     """Whether the text passes on one of the brand's own posts: a reply to it would be the bot answering its
-    own post, in public. Not with a question mark anywhere in it: words added to the echo may ask something
-    of the brand, and an ignored question is never answered."""
+    own post, in public. Not with a question mark or a first-person word anywhere in it: words the customer
+    added to the echo may ask, complain or threaten ("- oh I will. Bringing my ice axe"), and nobody sees what
+    is ignored."""
     pattern = _passed_on(tuple(own_accounts))
-    return pattern is not None and "?" not in text and bool(pattern.search(text))
+    if pattern is None or "?" in text or _FIRST_PERSON.search(text.replace("’", "'")):
+        return False
+    return bool(pattern.search(text))
 
 
 def ignore_reasons(message: InboundMessage, cls: Classification, policy: BrandPolicy) -> list[str]:
@@ -96,7 +103,10 @@ def input_rules(
         (spec is None or spec.mode in (Mode.REVIEW, Mode.IGNORE), f"intent_mode:{cls.intent}", Priority.NORMAL),
         (cls.confidence < rules.confidence_threshold, "low_confidence", Priority.NORMAL),
         (
-            message.author.followers >= rules.reach_followers and cls.confidence < rules.reach_confidence,
+            # A large author is answered alone only when the bot is very sure, and whatever goes to a person from
+            # them is high priority: a complaint the model reads with confidence still speaks to an audience.
+            message.author.followers >= rules.reach_followers
+            and (cls.confidence < rules.reach_confidence or spec is None or spec.mode is not Mode.AUTO),
             "reach",
             Priority.HIGH,
         ),
