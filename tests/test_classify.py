@@ -17,7 +17,7 @@ from bot.app import load_brand
 from bot.classify import INLINE_RISK, INLINE_VOTE, Classifier
 from bot.classify.encoder import Embeddings, TransformersEncoder
 from bot.classify.neighbours import IntentModel
-from bot.classify.risk import MAX_SENTENCES, RiskDetector, sentences
+from bot.classify.risk import MAX_SENTENCES, RiskDetector, in_latin_script, sentences
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.models import RiskFlag
@@ -261,6 +261,20 @@ def test_a_sentence_resembles_a_flag_only_at_the_sentence_threshold() -> None:
     assert not off.reads_sentences and off.in_sentences(parts, rows) == ()
 
 
+def test_the_model_s_reading_of_a_script_it_can_t_read_raises_no_flag() -> None:
+    lexicon = load_policy(ROOT / "policies").risk
+    risk = RiskDetector(lexicon, ["greeting", "violence_threat"])
+    threatening = np.array([0.6, 0.4], dtype=np.float32)  # what the model made of an Urdu greeting, near enough
+    assert [f.name for f in risk.detect("see you at the shop then", threatening)] == ["violence_threat"]
+    assert risk.detect("السلام علیکم، امید ہے آپ سب خیریت سے ہوں گے", threatening) == ()
+    assert risk.detect("@NorthwindOutfit 안녕하세요", threatening) == ()  # a handle is not the message's language
+    assert [f.name for f in risk.detect("تمہاری دکان کو آگ لگا دوں گا", threatening)] == ["violence_threat"]
+    sure = np.array([[0.1, 0.9]] * 2, dtype=np.float32)  # above the sentence threshold
+    assert risk.in_sentences(["Привет, как дела у вас", "see you at the shop then"], sure)
+    assert risk.in_sentences(["Привет, как дела у вас", "и у нас всё хорошо"], sure) == ()
+    assert in_latin_script("Dzień dobry, ile to kosztuje? 👀") and in_latin_script("👍")
+
+
 # Written for this test, not taken from a data set. The English-only model can't resemble a message in
 # another language, so for danger there the words themselves must be in the lexicon.
 FOREIGN_AND_VEILED = [
@@ -376,6 +390,8 @@ FOREIGN_AND_VEILED = [
     ("trebuie să plătesc o taxă de livrare printr-un link", "fraud"),
     ("hoffwn i chi ddileu fy holl ddata personol", "privacy_request"),
     ("vyras apdegė ranką nuo viryklės", "product_safety"),
+    ("میں خودکشی کرنا چاہتا ہوں", "crisis"),
+    ("اگلی بار آیا تو اسے مار دوں گا", "violence_threat"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),

@@ -262,7 +262,7 @@ def turns(*items: tuple[str, str | None, str | None, timedelta]) -> Context:
         (
             cls("delivery_info", sentiment="negative"),
             GOOD,
-            {"text": "RT @NorthwindOutfit: Free delivery over £50 this week. mine never came", "public": True},
+            {"text": "RT @NorthwindOutfit: Free delivery over £50 this week. never came, rubbish", "public": True},
             None,
             Action.REVIEW,
             ("public_negative",),
@@ -272,7 +272,7 @@ def turns(*items: tuple[str, str | None, str | None, timedelta]) -> Context:
         (
             cls("delivery_info", 0.9, LEGAL),
             GOOD,
-            {"text": "RT @NorthwindOutfit: Free delivery over £50. my lawyer disagrees"},
+            {"text": "RT @NorthwindOutfit: Free delivery over £50. lawyers may disagree"},
             None,
             Action.REVIEW,
             ("risk:legal_threat",),

@@ -34,8 +34,6 @@ _PASSED_ON = (
     r"|\bvia\s+@(?:{own})\b"
     r"|[\"'”’]\s*[-–—~]\s*@(?:{own})\b"
 )
-
-
 # The customer's own voice: a brand's posts speak as "we" and "you", rarely as "I".
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i'll|i've|i'd|me|my|mine|myself)\b", re.IGNORECASE)
 
