@@ -17,11 +17,12 @@ from bot.app import load_brand
 from bot.classify import INLINE_RISK, INLINE_VOTE, Classifier
 from bot.classify.encoder import Embeddings, TransformersEncoder
 from bot.classify.neighbours import IntentModel
-from bot.classify.risk import MAX_SENTENCES, RiskDetector, in_latin_script, sentences
+from bot.classify.risk import MAX_SENTENCES, RiskDetector, sentences
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.models import RiskFlag
 from bot.policy.load import load_policy
+from bot.script import in_latin_script
 from tests.conftest import ROOT
 from tests.test_cli import run
 

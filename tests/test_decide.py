@@ -339,6 +339,19 @@ def test_an_echo_of_the_brand_s_own_post(text: str, echo: bool) -> None:
     assert echoes_brand(text, []) is False
 
 
+def test_a_script_the_model_can_t_read_goes_to_a_person_at_the_policy_s_priority() -> None:
+    urdu = message("السلام علیکم، کیا آپ کل کھلے ہیں")
+    read_anyway = decide(urdu, cls("delivery_info"), GOOD, Context(), POLICY, WORKING)  # off by default
+    assert read_anyway.action is Action.AUTO_SEND
+    policy_on = policy(unread_script="high")
+    held = decide(urdu, cls("delivery_info"), GOOD, Context(), policy_on, WORKING)
+    assert (held.action, held.reasons, held.priority) == (Action.REVIEW, ("unread_script",), Priority.HIGH)
+    urgent = decide(urdu, cls("order_problem", 0.2, CRISIS), None, Context(), policy_on, WORKING)
+    assert urgent.priority is Priority.URGENT and "unread_script" in urgent.reasons  # a flag's priority stands
+    polish = message("@NorthwindOutfit Dzień dobry, czy jesteście otwarci w niedzielę?")
+    assert decide(polish, cls("delivery_info"), GOOD, Context(), policy_on, WORKING).action is Action.AUTO_SEND
+
+
 def test_shadow_mode_reviews_everything_and_records_what_the_bot_would_do() -> None:
     would_send = decide(message("boots?"), cls("sizing"), GOOD, Context(), POLICY, WORKING)
     assert (would_send.action, would_send.shadow, would_send.reasons) == (

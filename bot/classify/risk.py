@@ -13,14 +13,13 @@ import numpy as np
 from bot.classify.prefilter import FlagPatterns, alternation
 from bot.models import Priority, RiskFlag
 from bot.policy.schema import RiskLexicon
+from bot.script import in_latin_script
 
 PII = "pii"
 # A sentence ends at . ! ? or … before white space (and every line is one or more): what a second reading splits.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 SENTENCE_WORDS = 3  # shorter parts ("thanks!", "Hi Sam.") say too little alone to read
 MAX_SENTENCES = 32  # a message's first 32: each costs the model a text
-# @handles, #tags and links: Latin letters whatever language the message is in.
-_HANDLES_AND_LINKS = re.compile(r"[@#]\w+|https?://\S+")
 # 13 to 19 digits, optionally grouped by single spaces or dashes, not part of a longer number.
 _CARD_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 
@@ -105,16 +104,6 @@ def sentences(text: str) -> list[str]:
     return parts[:MAX_SENTENCES] if len(parts) >= 2 else []
 
 
-def in_latin_script(text: str) -> bool:
-    """Whether most of the text's letters are Latin. The encoder's vocabulary is English: it reads other scripts
-    as noise (an Urdu greeting came out as a threat at 0.26, a Korean size question as an injection at 0.58), so
-    the model's reading of such a text raises no flag and only the lexicon's patterns in that script do. A text
-    without letters (emoji, digits) counts as Latin: the model's reading of it is its own."""
-    letters = [char for char in _HANDLES_AND_LINKS.sub("", text) if char.isalpha()]
-    latin = sum(1 for char in letters if char < "\u0250" or "\u1e00" <= char < "\u1f00")
-    return latin * 2 >= len(letters)
-
-
 def _quoted(sentence: str, limit: int = 120) -> str:
     return f'"{sentence}"' if len(sentence) <= limit else f'"{sentence[: limit - 1]}…"'
 
@@ -156,7 +145,8 @@ class RiskDetector:
         """Flags for `text`; `probabilities` is the intent model's row for it (columns as `intent_labels`)."""
         flags = []
         matched = self._patterns.first_matches(text)
-        # Plain floats: cheap to index. No reading of a script the model can't read.
+        # Plain floats: cheap to index. The model's reading of a script it can't read is noise: no flag from it, and
+        # only the lexicon's patterns in that script raise one.
         row = probabilities.tolist() if probabilities is not None and in_latin_script(text) else None
         for rule in self._rules:
             # The words a pattern matched are the clearest evidence for a reviewer; else the model's reading.

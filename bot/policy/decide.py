@@ -19,6 +19,7 @@ from bot.models import Action, Classification, Context, Decision, Draft, Inbound
 from bot.policy.hours import after_working_time, is_working
 from bot.policy.incident import Incident, applicable, holding_due
 from bot.policy.schema import BrandPolicy, Mode
+from bot.script import in_latin_script
 
 # A URL, or a bare domain (not an @handle or an e-mail's local part).
 _LINK = re.compile(r"https?://[^\s)]+|(?<![@\w.])(?:[a-z0-9-]+\.)+[a-z]{2,}\b(?:/[^\s)]*)?", re.IGNORECASE)
@@ -107,6 +108,11 @@ def input_rules(
             and (cls.confidence < rules.reach_confidence or spec is None or spec.mode is not Mode.AUTO),
             "reach",
             Priority.HIGH,
+        ),
+        (
+            rules.unread_script is not None and not in_latin_script(message.text),
+            "unread_script",
+            rules.unread_script or Priority.NORMAL,
         ),
         (
             rules.public_negative is not None and message.public and _negative(cls) >= rules.public_negative,

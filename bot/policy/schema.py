@@ -193,6 +193,11 @@ class DecisionPolicy(Strict):
     ignore_confidence: float = Field(
         0.8, ge=0, le=1, description="An `ignore` intent (spam) is dropped only when the model is this sure."
     )
+    unread_script: Priority | None = Field(
+        None,
+        description="A message mostly in a script the model can't read (not Latin) goes to a person at this "
+        "priority at least: its words may be a danger no pattern names; null: off.",
+    )
     public_negative: float | None = Field(
         0.7, ge=0, le=1, description="A public post at least this likely negative goes to a person; null: off."
     )
