@@ -9,10 +9,10 @@ requests in flight (each one message, as the worker's callers are), their ratio 
 in back-to-back pairs, which this VM's drift skews less), the latency of one message at a time (p50/p99; a
 message alone runs in ONNX Runtime, as in the service, unless --no-onnx) with the encoder's own time for each
 message right beside it (and the median of what the service adds), and what the intent model (head and
-neighbours' vote) and the risk detector cost a text on their own, and the service's texts/s without the second
-reading of answered messages' sentences (and how many texts it read again). Beside the service's texts/s it prints the
-event loop's CPU a text under that load: with every caller waiting for its own result, the model waits for
-that work between runs. FILE has one text per line; by default the demo brand's example
+neighbours' vote), the risk detector and the language cost a text on their own, and the service's texts/s
+without the second reading of answered messages' sentences (and how many texts it read again). Beside the
+service's texts/s it prints the event loop's CPU a text under that load: with every caller waiting for its own
+result, the model waits for that work between runs. FILE has one text per line; by default the demo brand's example
 utterances from policies/intents.yaml are used.
 """
 
@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import get_args
 
@@ -116,6 +117,7 @@ def first_reading_only(classifier: Classifier, policy: BrandPolicy) -> Classifie
         classifier.unknown_below,
         classifier.sentiment,
         answered=classifier.answered,
+        languages=classifier.languages,
     )
 
 
@@ -140,14 +142,12 @@ async def latencies(classifier: Classifier, texts: list[str]) -> tuple[list[floa
     return service, encoder
 
 
-def risk_cost(classifier: Classifier, texts: list[str], vectors: Embeddings) -> float:
-    """Microseconds a text of the risk detector (the lexicon's patterns, card numbers, resemblance) on its own,
-    with the intent model's reading of the first text (from `vectors`, its model run) for the resemblance."""
-    probabilities = classifier.intents.probabilities(vectors.rows(0, 1))[0]
+def per_text(work: Callable[[str], object], texts: list[str]) -> float:
+    """Microseconds a text of `work` on the first 1,000 texts: what the service does per text on its event loop."""
     sample = texts[:1000]
     started = time.perf_counter()
     for text in sample:
-        classifier.risk.detect(text, probabilities)
+        work(text)
     return (time.perf_counter() - started) / len(sample) * 1e6
 
 
@@ -243,8 +243,13 @@ async def main() -> None:
     examples = len(classifier.intents.by_general.targets)
     for size, micros in intent_model_cost(classifier, vectors).items():
         print(f"| intent model alone ({examples} examples), batch {size} | {micros:.0f} µs a text |")
-    risk_micros = risk_cost(classifier, texts, vectors)
+    # The risk detector (patterns, card numbers, resemblance) with the intent model's reading of the first text.
+    probabilities = classifier.intents.probabilities(vectors.rows(0, 1))[0]
+    risk_micros = per_text(lambda text: classifier.risk.detect(text, probabilities), texts)
     print(f"| risk detector alone ({len(policy.risk.flags)} flags) | {risk_micros:.0f} µs a text |")
+    if classifier.languages is not None:
+        language_micros = per_text(classifier.languages.of, texts)
+        print(f"| language alone (langid and the vocabulary) | {language_micros:.0f} µs a text |")
 
 
 if __name__ == "__main__":

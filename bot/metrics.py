@@ -24,6 +24,7 @@ class Metrics:
     classifications: Counter
     risk_flags: Counter
     sentiments: Counter
+    languages: Counter
     replies_sent: Counter
     replies_failed: Counter
     stage_duration: Histogram
@@ -84,6 +85,12 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         risk_flags=Counter(p + "risk_flags", "Risk flags raised, by kind.", ["flag"], registry=r),
         sentiments=Counter(p + "sentiments", "Messages classified, by sentiment.", ["sentiment"], registry=r),
+        languages=Counter(
+            p + "languages",
+            "Messages classified, by language (`en` unless the model can't read it; `und`: another, unnamed).",
+            ["language"],
+            registry=r,
+        ),
         replies_sent=Counter(p + "replies_sent", "Replies delivered to a platform.", ["channel"], registry=r),
         replies_failed=Counter(
             p + "replies_failed", "Reply delivery attempts that failed.", ["channel", "outcome"], registry=r

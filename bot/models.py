@@ -48,6 +48,7 @@ class Classification(Record):
     sentiment: str | None = None  # negative / neutral / positive; None where no sentiment model ran
     sentiment_score: float | None = None  # the model's probability of that sentiment
     risk_flags: tuple[RiskFlag, ...] = ()
+    language: str = "en"  # "en" unless the encoder surely can't read it; then its code, or "und" (bot/script.py)
 
 
 class Draft(Record):

@@ -53,6 +53,7 @@ class Pipeline:
             self.metrics.classifications.labels(cls.intent).inc()
             if cls.sentiment is not None:
                 self.metrics.sentiments.labels(cls.sentiment).inc()
+            self.metrics.languages.labels(cls.language).inc()
             for flag in cls.risk_flags:
                 self.metrics.risk_flags.labels(flag.name).inc()
         return list(

@@ -119,6 +119,7 @@ def report(outcome: Outcome) -> dict[str, Any]:
         "priority": decision.priority.value,
         "intent": cls.intent,
         "confidence": round(cls.confidence, 3),
+        "language": cls.language,
         "reasons": list(decision.reasons),
         "draft": draft.text if draft and draft.text else None,
         "holding_reply": outcome.holding_reply,

@@ -76,6 +76,7 @@ def verdict(outcome: Outcome, reply: Reply | None, case: ReviewCase | None) -> d
         "intent": cls.intent,
         "confidence": round(cls.confidence, 2),
         "sentiment": cls.sentiment,
+        "language": cls.language,
         "action": decision.action.value,
         "reasons": list(decision.reasons),
         "reply_id": reply.reply_id if reply else None,

@@ -276,6 +276,34 @@ def test_the_model_s_reading_of_a_script_it_can_t_read_raises_no_flag() -> None:
     assert in_latin_script("Dzień dobry, ile to kosztuje? 👀") and in_latin_script("👍")
 
 
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        # English the encoder's vocabulary lacks words of, or langid alone takes for another language
+        ("Is a Mastercard debit card fine?", "en"),
+        ("fleece is so cosy I wear it to bed tbh", "en"),
+        ("do yous take klarna", "en"),
+        ("grand so, I'll see yiz at the CCPC and the small claims then", "en"),
+        ("Ye're a pack of gombeens honest to god", "en"),
+        ("Hola, ¿a qué hora cerráis? What time do you close on Sunday?", "en"),  # the English half is read
+        ("Bore da! 👋", "en"),  # too few words to tell
+        ("Hola, ¿se puede pagar con PayPal en vuestra web?", "es"),
+        ("Dzień dobry, paczka miała być wczoraj, a nadal jej nie ma", "pl"),
+        ("Pryd mae'r siop ar agor ddydd Sul?", "cy"),
+        ("Bonjour, comment je peux suivre ma commande ?", "fr"),
+        ("Assalam o alaikum, mera order 10 din late aya, beti ki school trip ke liye chahiye tha", "und"),
+        ("السلام علیکم، کیا آپ کل کھلے ہیں؟", "ur"),
+    ],
+)
+def test_the_language_of_a_message(brand: Classifier, text: str, language: str) -> None:
+    assert brand.languages is not None and brand.languages.of(text) == language
+
+
+async def test_a_message_carries_its_language(brand: Classifier) -> None:
+    found, _ = await brand.classify_many(["where is my parcel??", "Gdzie jest moja paczka? Czekam od tygodnia"])
+    assert [c.language for c in found] == ["en", "pl"]
+
+
 # Written for this test, not taken from a data set. The English-only model can't resemble a message in
 # another language, so for danger there the words themselves must be in the lexicon.
 FOREIGN_AND_VEILED = [

@@ -352,6 +352,20 @@ def test_a_script_the_model_can_t_read_goes_to_a_person_at_the_policy_s_priority
     assert decide(polish, cls("delivery_info"), GOOD, Context(), policy_on, WORKING).action is Action.AUTO_SEND
 
 
+def test_another_language_in_latin_letters_is_never_answered_alone() -> None:
+    polish = message("Dzień dobry, czy mogę zapłacić PayPalem na stronie?")
+    read_as = cls("delivery_info").model_copy(update={"language": "pl"})
+    assert decide(polish, read_as, GOOD, Context(), POLICY, WORKING).action is Action.AUTO_SEND  # off by default
+    policy_on = policy(unread_language="normal", unread_script="high")
+    held = decide(polish, read_as, GOOD, Context(), policy_on, WORKING)
+    assert (held.action, held.reasons, held.priority) == (Action.REVIEW, ("unread_language",), Priority.NORMAL)
+    english = decide(message("can I pay with PayPal?"), cls("delivery_info"), GOOD, Context(), policy_on, WORKING)
+    assert english.action is Action.AUTO_SEND
+    # Another script is the other rule's: one reason, at that rule's priority.
+    urdu = decide(message("کیا آپ کل کھلے ہیں"), read_as, GOOD, Context(), policy_on, WORKING)
+    assert (urdu.reasons, urdu.priority) == (("unread_script",), Priority.HIGH)
+
+
 def test_shadow_mode_reviews_everything_and_records_what_the_bot_would_do() -> None:
     would_send = decide(message("boots?"), cls("sizing"), GOOD, Context(), POLICY, WORKING)
     assert (would_send.action, would_send.shadow, would_send.reasons) == (

@@ -15,6 +15,7 @@ from bot.classify.neighbours import IntentModel, example_vectors, intent_model
 from bot.classify.risk import RiskDetector, sentences
 from bot.models import Classification
 from bot.policy.schema import BrandPolicy, Mode
+from bot.script import ENGLISH, Languages
 
 UNKNOWN = "unknown"
 MAX_RUN = 256  # texts per model run: bounds the wait of the first caller in a long queue
@@ -108,6 +109,7 @@ class Classifier:
         sentiment: Head | None = None,
         trained_on: object = None,
         answered: frozenset[str] = frozenset(),
+        languages: Languages | None = None,
     ) -> None:
         self.encoder = encoder
         self.intents = intents
@@ -116,6 +118,7 @@ class Classifier:
         self.sentiment = sentiment
         self.trained_on = trained_on  # the examples of the heads, to tell whether a new policy changed them
         self.answered = answered  # intents answered alone: their messages of several sentences are read again
+        self.languages = languages  # None: every text is taken for English
         self._batcher = MicroBatcher(self._embed_run, _share, MAX_RUN, "classifier-runs")
 
     @classmethod
@@ -137,6 +140,7 @@ class Classifier:
             trained(cache_dir, "sentiment", encoder.fingerprint, feelings, lambda texts: encoder.embed(texts).general),
             (intents, feelings),
             _answered(policy),
+            Languages(encoder.tokenizer.get_vocab()),
         )
 
     def adopt(self, policy: BrandPolicy) -> bool:
@@ -150,8 +154,8 @@ class Classifier:
     async def classify_many(self, texts: Sequence[str]) -> tuple[list[Classification], np.ndarray]:
         """Classifications and the general vectors of the texts (reused for knowledge retrieval). Calls that
         arrive while the model is busy share its next run, so concurrent single messages cost about what one
-        batch costs; only the risk patterns run per text (a long text's on a thread), and a text on its way to
-        an automatic answer with several sentences has them read again (`_second_reading`)."""
+        batch costs; only the risk patterns (a long text's on a thread) and the language run per text, and a text
+        on its way to an automatic answer with several sentences has them read again (`_second_reading`)."""
         if not texts:
             return [], np.zeros((0, self.encoder.dimension), dtype=np.float32)
         run, start, stop = await self._batcher.submit(texts)
@@ -166,6 +170,7 @@ class Classifier:
             await asyncio.to_thread(risk.detect, text, row) if risk_off_loop(text) else risk.detect(text, row)
             for text, row in zip(texts, probabilities, strict=True)
         ]
+        languages = [self.languages.of(text) if self.languages else ENGLISH for text in texts]
         results = [
             Classification(
                 intent=intent if confidence >= self.unknown_below else UNKNOWN,
@@ -173,8 +178,11 @@ class Classifier:
                 sentiment=feeling,
                 sentiment_score=score,
                 risk_flags=found,
+                language=language,
             )
-            for found, (intent, confidence), (feeling, score) in zip(flags, predictions, feelings, strict=True)
+            for found, (intent, confidence), (feeling, score), language in zip(
+                flags, predictions, feelings, languages, strict=True
+            )
         ]
         return await self._second_reading(texts, results, risk), run.vectors.general[start:stop]
 

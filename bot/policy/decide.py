@@ -19,7 +19,7 @@ from bot.models import Action, Classification, Context, Decision, Draft, Inbound
 from bot.policy.hours import after_working_time, is_working
 from bot.policy.incident import Incident, applicable, holding_due
 from bot.policy.schema import BrandPolicy, Mode
-from bot.script import in_latin_script
+from bot.script import ENGLISH, in_latin_script
 
 # A URL, or a bare domain (not an @handle or an e-mail's local part).
 _LINK = re.compile(r"https?://[^\s)]+|(?<![@\w.])(?:[a-z0-9-]+\.)+[a-z]{2,}\b(?:/[^\s)]*)?", re.IGNORECASE)
@@ -113,6 +113,13 @@ def input_rules(
             rules.unread_script is not None and not in_latin_script(message.text),
             "unread_script",
             rules.unread_script or Priority.NORMAL,
+        ),
+        (
+            # Another language in Latin letters: the model reads it by its shared words ("PayPal", "email"), and a
+            # danger said around them may be named by no pattern.
+            rules.unread_language is not None and cls.language != ENGLISH and in_latin_script(message.text),
+            "unread_language",
+            rules.unread_language or Priority.NORMAL,
         ),
         (
             rules.public_negative is not None and message.public and _negative(cls) >= rules.public_negative,

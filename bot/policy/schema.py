@@ -198,6 +198,11 @@ class DecisionPolicy(Strict):
         description="A message mostly in a script the model can't read (not Latin) goes to a person at this "
         "priority at least: its words may be a danger no pattern names; null: off.",
     )
+    unread_language: Priority | None = Field(
+        None,
+        description="A message in Latin letters but in another language than English (which the model reads only "
+        "by the odd shared word) goes to a person at this priority at least; null: answered like any other.",
+    )
     public_negative: float | None = Field(
         0.7, ge=0, le=1, description="A public post at least this likely negative goes to a person; null: off."
     )
