@@ -325,6 +325,7 @@ def test_decide(
         ("Reposting because @northwindoutfitters said it best: new season, same mud", True),
         ("Lifetime repairs on every jacket. Book at northwind.example/repair via @NorthwindOutfit", True),
         ('"Get outside, whatever the weather." - @NorthwindOutfit', True),
+        ('Sharing: "Lifetime repairs on every jacket." – NorthwindOutfitters', True),  # signed with the name
         ("Repost from @NorthwindOutfit: lifetime repairs. does that cover my 10 year old shell?", False),
         ("@NorthwindOutfit what time does the Galway store open?", False),
         ("RT @someone_else: Northwind's sale is on", False),
