@@ -326,6 +326,8 @@ def test_decide(
         ("Lifetime repairs on every jacket. Book at northwind.example/repair via @NorthwindOutfit", True),
         ('"Get outside, whatever the weather." - @NorthwindOutfit', True),
         ('Sharing: "Lifetime repairs on every jacket." – NorthwindOutfitters', True),  # signed with the name
+        ("NorthwindOutfitters: Stores open Sunday 11-5 for the sale weekend.", True),  # headed by it
+        ("@NorthwindOutfit: my order never came", False),
         ("Repost from @NorthwindOutfit: lifetime repairs. does that cover my 10 year old shell?", False),
         ("@NorthwindOutfit what time does the Galway store open?", False),
         ("RT @someone_else: Northwind's sale is on", False),

@@ -28,12 +28,14 @@ _WITHIN = re.compile(r"\bwithin\s+(\d+)\s+(hour|day|working day)s?\b", re.IGNORE
 Fired = tuple[str, Priority]
 
 # How a customer passes on a post: a manual retweet or quote tweet, a repost or share credited to its author, a
-# quote signed with the author's handle or name ("– Northwind Outfitters"). {own} is the brand's handles.
+# quote signed with the author's handle or name ("– Northwind Outfitters") or headed by it ("Northwind Outfitters:
+# Stores open Sunday"). {own} is the brand's handles.
 _PASSED_ON = (
     r"\b(?:RT|QT)\s+@(?:{own})\b"
     r"|\b(?:re-?post(?:ed|ing)?|regram(?:med)?|shared|sharing)\b[^@\n]{{0,30}}@(?:{own})\b"
     r"|\bvia\s+@(?:{own})\b"
     r"|[\"'”’]\s*[-–—~]\s*@?(?:{own})\b"
+    r"|^\s*@?(?:{own})\s*:\s"
 )
 # The customer's own voice: a brand's posts speak as "we" and "you", rarely as "I".
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|im|i'll|i've|i'd|me|my|mine|myself)\b", re.IGNORECASE)
