@@ -438,6 +438,8 @@ FOREIGN_AND_VEILED = [
     ("I'm his carer, can you tell me what he's ordered", "privacy_request"),
     ("can I cash in my gift card instead, money's tight", "money_request"),
     ("am dat detaliile cardului pe un link din SMS", "fraud"),
+    ("شخص غير كلمة المرور في حسابي", "account_security"),
+    ("有人改了我的密码", "account_security"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),

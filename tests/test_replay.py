@@ -98,7 +98,7 @@ def test_messages_in_scripts_the_model_can_t_read_all_reach_a_person(tmp_path: P
     assert all(d["priority"] in ("high", "urgent") for d in unread)
     assert summary["must_review"] == 51 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
     # The known gap: danger in a language the model can't read and no pattern names waits at high, not urgent.
-    assert summary["priority_below_label"] <= 16
+    assert summary["priority_below_label"] <= 14
 
 
 def test_off_hours_review_gets_a_holding_reply_and_a_bad_line_is_named(tmp_path: Path, brand_models: Path) -> None:
