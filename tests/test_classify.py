@@ -440,6 +440,10 @@ FOREIGN_AND_VEILED = [
     ("am dat detaliile cardului pe un link din SMS", "fraud"),
     ("شخص غير كلمة المرور في حسابي", "account_security"),
     ("有人改了我的密码", "account_security"),
+    ("she was supposed to ring at 6 from the bothy and we haven't heard a thing", "crisis"),
+    ("أحد اخترق حسابي", "account_security"),
+    ("am câștigat un premiu, trebuie să plătesc doar transportul", "fraud"),
+    ("syn ma poparzone palce od kuchenki", "product_safety"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
