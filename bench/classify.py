@@ -23,6 +23,7 @@ import bot  # noqa: F401  first: bot/__init__.py sets torch's OpenMP spinning, r
 # isort: split
 import argparse
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from bot.classify.risk import RiskDetector
 from bot.config import Precision
 from bot.policy.load import load_policy
 from bot.policy.schema import BrandPolicy
+from bot.script import Languages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,6 +142,12 @@ async def latencies(classifier: Classifier, texts: list[str]) -> tuple[list[floa
         await classifier.encoder.in_thread(classifier.encoder.embed, [text])
         encoder.append((time.perf_counter() - started) * 1000)
     return service, encoder
+
+
+def resident_mb() -> float:
+    """The process's resident memory now, in MiB (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def per_text(work: Callable[[str], object], texts: list[str]) -> float:
@@ -250,6 +258,10 @@ async def main() -> None:
     if classifier.languages is not None:
         language_micros = per_text(classifier.languages.of, texts)
         print(f"| language alone (langid and the vocabulary) | {language_micros:.0f} µs a text |")
+        before = resident_mb()
+        another = Languages(classifier.encoder.tokenizer.get_vocab())  # what each process holds for it
+        print(f"| the language check's memory | {resident_mb() - before:.0f} MiB |")
+        del another
 
 
 if __name__ == "__main__":
