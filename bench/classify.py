@@ -9,11 +9,11 @@ requests in flight (each one message, as the worker's callers are), their ratio 
 in back-to-back pairs, which this VM's drift skews less), the latency of one message at a time (p50/p99; a
 message alone runs in ONNX Runtime, as in the service, unless --no-onnx) with the encoder's own time for each
 message right beside it (and the median of what the service adds), and what the intent model (head and
-neighbours' vote), the risk detector and the language cost a text on their own, and the service's texts/s
-without the second reading of answered messages' sentences (and how many texts it read again). Beside the
-service's texts/s it prints the event loop's CPU a text under that load: with every caller waiting for its own
-result, the model waits for that work between runs. FILE has one text per line; by default the demo brand's example
-utterances from policies/intents.yaml are used.
+neighbours' vote), the risk detector and the language cost a text on their own (and the language check's
+memory), and the service's texts/s without the second reading of answered messages' sentences (and how many
+texts it read again). Beside the service's texts/s it prints the event loop's CPU a text under that load: with
+every caller waiting for its own result, the model waits for that work between runs. FILE has one text per
+line; by default the demo brand's example utterances from policies/intents.yaml are used.
 """
 
 from __future__ import annotations
