@@ -444,6 +444,12 @@ FOREIGN_AND_VEILED = [
     ("أحد اخترق حسابي", "account_security"),
     ("am câștigat un premiu, trebuie să plătesc doar transportul", "fraud"),
     ("syn ma poparzone palce od kuchenki", "product_safety"),
+    ("the cashier in Leeds sat on her phone the whole time, never even looked up. great service", "staff_conduct"),
+    ("answer me or see what happens to your front door", "violence_threat"),
+    ("sat on the bridge tonight thinking it would be easier to just step off", "crisis"),
+    ("the scouts were due at the hut at 3 and there's no sign of them", "crisis"),
+    ("the stove flared up as I lit it and singed my eyebrows", "product_safety"),
+    ("nu mai văd rostul la nimic", "crisis"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -478,6 +484,8 @@ HARMLESS = [
     ("the shop kicked us out at closing time, what are your Sunday hours?", "crisis"),
     ("it hasn't been worn, tags on, how do I return it?", "money_request"),
     ("my husband buys everyone gift vouchers, how long do they last?", "money_request"),
+    ("Shoutout to Priya in the Bristol store, so patient with my sizing faff", "staff_conduct"),
+    ("the stove's flame flared up in the wind, is there a windshield for it?", "product_safety"),
     ("the zip is broken, can you fix it? Der Reißverschluss ist kaputt", "product_safety"),
     ("you should watch the video on how to reproof it", "violence_threat"),
     ("I never ordered from you before, do you ship to Jersey?", "fraud"),
