@@ -99,6 +99,7 @@ def input_rules(
     """Rules on the message, its classification and the conversation so far."""
     rules = policy.decision
     spec = policy.intents.intents.get(cls.intent)
+    latin = in_latin_script(message.text)
     fired: list[Fired] = [(f"risk:{flag.name}", Priority(flag.priority)) for flag in cls.risk_flags]
     checks: list[tuple[bool, str, Priority]] = [
         (spec is None or spec.mode in (Mode.REVIEW, Mode.IGNORE), f"intent_mode:{cls.intent}", Priority.NORMAL),
@@ -112,14 +113,14 @@ def input_rules(
             Priority.HIGH,
         ),
         (
-            rules.unread_script is not None and not in_latin_script(message.text),
+            rules.unread_script is not None and not latin,
             "unread_script",
             rules.unread_script or Priority.NORMAL,
         ),
         (
             # Another language in Latin letters: the model reads it by its shared words ("PayPal", "email"), and a
             # danger said around them may be named by no pattern.
-            rules.unread_language is not None and cls.language != ENGLISH and in_latin_script(message.text),
+            rules.unread_language is not None and cls.language != ENGLISH and latin,
             "unread_language",
             rules.unread_language or Priority.NORMAL,
         ),
