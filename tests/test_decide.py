@@ -265,7 +265,18 @@ def turns(*items: tuple[str, str | None, str | None, timedelta]) -> Context:
             {"text": "RT @NorthwindOutfit: Free delivery over £50 this week. never came, rubbish", "public": True},
             None,
             Action.REVIEW,
-            ("public_negative",),
+            ("public_negative", "echo"),
+            Priority.NORMAL,
+        ),
+        # Not ignored, an echo is never answered alone either, however calm its reading: the bot would be
+        # answering the brand's own post.
+        (
+            cls("delivery_info", sentiment="negative"),
+            GOOD,
+            {"text": "Free delivery over £50, because mud shouldn't cost extra 🔁 repost from @NorthwindOutfit"},
+            None,
+            Action.REVIEW,
+            ("echo",),
             Priority.NORMAL,
         ),
         # With a risk flag a person sees it: nobody sees what is ignored.
@@ -275,7 +286,7 @@ def turns(*items: tuple[str, str | None, str | None, timedelta]) -> Context:
             {"text": "RT @NorthwindOutfit: Free delivery over £50. lawyers may disagree"},
             None,
             Action.REVIEW,
-            ("risk:legal_threat",),
+            ("risk:legal_threat", "echo"),
             Priority.HIGH,
         ),
         (cls("spam"), None, {}, None, Action.IGNORE, ("ignore_intent:spam",), Priority.NORMAL),

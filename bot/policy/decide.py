@@ -130,6 +130,13 @@ def input_rules(
             Priority.NORMAL,
         ),
         (
+            # An echo that was not ignored (read as negative, or a flag fired): a person decides whether the
+            # customer added a complaint, and the bot never answers the brand's own post.
+            echoes_brand(message.text, rules.own_accounts),
+            "echo",
+            Priority.NORMAL,
+        ),
+        (
             _brand_turns_since(context, now - timedelta(hours=rules.human_hold_hours), "reviewer") > 0,
             "human_owned",
             Priority.NORMAL,
