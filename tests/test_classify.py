@@ -469,6 +469,10 @@ FOREIGN_AND_VEILED = [
     ("the reflective tape on her school coat came off in the wash", "product_safety"),
     ("我的账号被盗了", "account_security"),
     ("بیٹے کے ہاتھ پر خارش اور چھالے ہو گئے", "product_safety"),
+    ("cancel it, I won't need the new boots where I'm headed", "crisis"),
+    ("I paid the customs bit via that text and now there's money gone from my account", "fraud"),
+    ("my card company froze a €300 payment I never made after I ordered", "fraud"),
+    ("saw your closing-down sale on facebook, is it real?", "fraud"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -529,6 +533,8 @@ HARMLESS = [
     ("I'll ring my bank and ask why the payment failed, then try again", "legal_threat"),
     ("are the reflective strips on the kids' jackets washable?", "product_safety"),
     ("he's not back from holiday till Friday, can it wait at the depot?", "crisis"),
+    ("I paid by Apple Pay on your site, what does the confirmation text look like?", "fraud"),
+    ("my bank blocked the payment to you, can I try PayPal instead?", "fraud"),
 ]
 
 
