@@ -29,6 +29,7 @@ from bot.classify.evaluate import (
     flags_of,
     folds,
     holdout,
+    holdout_each,
     read_labelled,
     score,
     score_risks,
@@ -82,6 +83,12 @@ def parser() -> argparse.ArgumentParser:
         "--holdout", type=float, metavar="SHARE", help="score on this share of TRAIN, held out per label"
     )
     held_out.add_argument(
+        "--holdout-each",
+        type=int,
+        metavar="N",
+        help="score on N rows of every label of TRAIN, held out: as many of each, as official test splits have",
+    )
+    held_out.add_argument(
         "--folds",
         type=int,
         metavar="K",
@@ -91,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=7,
-        help="which --holdout split or --folds deal (default 7): other seeds show the figure's spread",
+        help="which --holdout(-each) split or --folds deal (default 7): other seeds show the figure's spread",
     )
     evaluate.add_argument("--text-col", default="text", help="column of the texts (default text)")
     evaluate.add_argument("--label-col", default="category", help="column of the intents (default category)")
@@ -271,6 +278,10 @@ def eval_intents(settings: Settings, args: argparse.Namespace) -> int:
         if not 0 < args.holdout < 1:
             raise ConfigError(f"--holdout takes a share between 0 and 1, not {args.holdout}")
         splits = [holdout(train_set, args.holdout, args.seed)]
+    elif args.holdout_each is not None:
+        if args.holdout_each < 1:
+            raise ConfigError(f"--holdout-each takes a count of rows, 1 or more, not {args.holdout_each}")
+        splits = [holdout_each(train_set, args.holdout_each, args.seed)]
     elif args.folds is not None:
         if not 2 <= args.folds <= len(train_set.texts):
             raise ConfigError(f"--folds takes 2 to {len(train_set.texts)} (the rows of {args.train}), not {args.folds}")

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bot.classify.encoder import TransformersEncoder
-from bot.classify.evaluate import Labelled, calibrate, folds, holdout, macro_f1, out_of_fold, read_labelled
+from bot.classify.evaluate import (
+    Labelled,
+    calibrate,
+    folds,
+    holdout,
+    holdout_each,
+    macro_f1,
+    out_of_fold,
+    read_labelled,
+)
 from bot.errors import ConfigError
 from bot.policy.load import load_policy
 from tests.conftest import ROOT
@@ -162,6 +172,18 @@ def test_holdout_keeps_every_label_on_both_sides() -> None:
     assert json.loads(seeded.stdout.splitlines()[-1])["n_train"] == len(other_train.texts)
     result = run("eval-intents", "--train", str(DATA / "intents_train.csv"), "--holdout", "1.5")
     assert result.returncode == 2 and "--holdout takes a share between 0 and 1" in result.stderr
+
+
+def test_holdout_each_holds_out_as_many_of_every_label() -> None:
+    # 3 labels of 7, 5 and 2 rows: 3 of each held out, but never a label's last row.
+    texts = [f"{label} {n}" for label, size in (("a", 7), ("b", 5), ("c", 2)) for n in range(size)]
+    data = Labelled(texts, [text.split()[0] for text in texts])
+    train, test = holdout_each(data, 3)
+    assert Counter(test.labels) == {"a": 3, "b": 3, "c": 1} and Counter(train.labels) == {"a": 4, "b": 2, "c": 1}
+    assert sorted(train.texts + test.texts) == sorted(texts) and holdout_each(data, 3) == (train, test)
+    assert holdout_each(data, 3, seed=8) != (train, test)
+    result = run("eval-intents", "--train", str(DATA / "intents_train.csv"), "--holdout-each", "0")
+    assert result.returncode == 2 and "--holdout-each takes a count of rows, 1 or more" in result.stderr
 
 
 def test_folds_score_every_row_once_with_every_label_in_every_fold() -> None:

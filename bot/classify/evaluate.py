@@ -86,9 +86,20 @@ def rows(path: Path, handle: TextIO, columns: tuple[str, ...]) -> Iterator[tuple
 
 def holdout(data: Labelled, share: float, seed: int = 7) -> tuple[Labelled, Labelled]:
     """A stratified split: `share` of each label's rows (at least one, when it has two or more) held out."""
+    return _held_out(data, seed, lambda rows: max(1, round(share * rows)))
+
+
+def holdout_each(data: Labelled, count: int, seed: int = 7) -> tuple[Labelled, Labelled]:
+    """`count` rows of every label held out (all but one of a label that has fewer): a test part with as many of
+    each label, as Banking77's and CLINC150's own test splits are built, where a part in the train file's
+    proportions would reward a model for leaning to the labels with more examples."""
+    return _held_out(data, seed, lambda rows: min(count, rows - 1))
+
+
+def _held_out(data: Labelled, seed: int, take: Callable[[int], int]) -> tuple[Labelled, Labelled]:
     held: set[int] = set()
     for rows in _shuffled_by_label(data, seed):
-        held.update(rows[: max(1, round(share * len(rows)))] if len(rows) > 1 else [])
+        held.update(rows[: take(len(rows))] if len(rows) > 1 else [])
     return _split(data, held)
 
 
