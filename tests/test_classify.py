@@ -473,6 +473,11 @@ FOREIGN_AND_VEILED = [
     ("I paid the customs bit via that text and now there's money gone from my account", "fraud"),
     ("my card company froze a €300 payment I never made after I ordered", "fraud"),
     ("saw your closing-down sale on facebook, is it real?", "fraud"),
+    ("my sister's still not back from the Cairngorms and her phone is dead", "crisis"),
+    ("the coastguard want to know what she was wearing, was it the red or the orange one?", "crisis"),
+    ("does the jacket have a GPS chip or something? he's missing since Sunday", "crisis"),
+    ("honestly I've given up on it all, you can keep the order", "crisis"),
+    ("وجدت الزر في فمها، هذا خطير", "product_safety"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -535,6 +540,8 @@ HARMLESS = [
     ("he's not back from holiday till Friday, can it wait at the depot?", "crisis"),
     ("I paid by Apple Pay on your site, what does the confirmation text look like?", "fraud"),
     ("my bank blocked the payment to you, can I try PayPal instead?", "fraud"),
+    ("does the avalanche beacon come with batteries?", "crisis"),
+    ("she's not back at work till March, can the parcel go to her office then?", "crisis"),
 ]
 
 
