@@ -85,8 +85,8 @@ def test_messages_written_blind_to_the_lexicon_still_meet_the_bar(tmp_path: Path
     assert summary["must_review"] == 1545 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
     assert summary["priority_labelled"] > 1100 and summary["priority_below_label"] <= 3
     # The bar must not be met by sending everything to a person, nor by leaving echoes of the brand's posts to one.
-    # (0.75 as measured: other languages, a tenth of the sets, are never answered alone. Ignored 0.40: an echo read
-    # as negative goes to a person, since words the customer added may complain: 13 of the sets' 50 echoes read so.)
+    # (0.74 as measured: other languages, a tenth of the sets, are never answered alone. Ignored 0.40: an echo read
+    # as negative goes to a person, since words the customer added may complain: 13 of the sets' 51 echoes read so.)
     assert summary["auto_rate"] >= 0.73 and summary["ignore_rate"] >= 0.39
 
 
