@@ -478,6 +478,17 @@ FOREIGN_AND_VEILED = [
     ("does the jacket have a GPS chip or something? he's missing since Sunday", "crisis"),
     ("honestly I've given up on it all, you can keep the order", "crisis"),
     ("وجدت الزر في فمها، هذا خطير", "product_safety"),
+    ("off up Scafell tomorrow, if I don't make it back down nobody'll notice anyway", "crisis"),
+    ("if I never come home from this one, well, one less mouth to feed", "crisis"),
+    ("keep the refund, this is the last hike I'll ever be taking", "crisis"),
+    ("mój tata wyszedł rano na szlak i nie wrócił", "crisis"),
+    ("I know where your Carlisle store manager lives", "violence_threat"),
+    ("refund me by Friday or I'll sort your driver out", "violence_threat"),
+    ("there are three orders in my order history that I didn't place", "account_security"),
+    ("my email on the account is different now and I never changed it", "account_security"),
+    ("ba mhaith liom cóip den fhaisnéis phearsanta atá agaibh orm", "privacy_request"),
+    ("a alça soltou-se e o meu filho caiu da cadeira", "product_safety"),
+    ("se rompió la correa y mi hija se cayó, tiene un chichón en la cabeza", "product_safety"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -542,6 +553,12 @@ HARMLESS = [
     ("my bank blocked the payment to you, can I try PayPal instead?", "fraud"),
     ("does the avalanche beacon come with batteries?", "crisis"),
     ("she's not back at work till March, can the parcel go to her office then?", "crisis"),
+    ("can you just send a returns label, saves everyone the hassle", "crisis"),
+    ("that was the last walk I'll be doing before my knee op, the boots were ace", "crisis"),
+    ("if I don't come back to you by Friday, go ahead and cancel it", "crisis"),
+    ("I'll sort the return out this weekend or I'll sort you a review", "violence_threat"),
+    ("I changed my delivery address yesterday, has it updated on the order?", "account_security"),
+    ("my order history shows the boots I bought in March, can I still exchange them?", "account_security"),
 ]
 
 
