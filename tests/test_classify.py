@@ -489,6 +489,17 @@ FOREIGN_AND_VEILED = [
     ("ba mhaith liom cóip den fhaisnéis phearsanta atá agaibh orm", "privacy_request"),
     ("a alça soltou-se e o meu filho caiu da cadeira", "product_safety"),
     ("se rompió la correa y mi hija se cayó, tiene un chichón en la cabeza", "product_safety"),
+    ("ya no quiero seguir, perdonad el mensaje", "crisis"),
+    ("my sister keeps saying her kids would be better off without her", "crisis"),
+    ("I don't even know why I'm telling a shop this", "crisis"),
+    ("mountain rescue had to wrap her in a survival bag, the jacket was soaked through", "product_safety"),
+    ("we ended up calling an ambulance, he was shaking and couldn't feel his hands", "product_safety"),
+    ("warn the lads at your Leeds depot to stay home on Monday", "violence_threat"),
+    ("the driver who chucked my parcel lives on Elm Road, somebody should pay him a visit", "violence_threat"),
+    ("someone put up her home address in the comments, she's frightened", "privacy_request"),
+    ("your courier lives near me and drives a white van, I'll be telling everyone", "privacy_request"),
+    ("come on the podcast and explain the leaks, we have 20k listeners", "press"),
+    ("Northwind is giving every customer a free jacket, claim at tinyurl.com/nw-free", "fraud"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -559,6 +570,12 @@ HARMLESS = [
     ("I'll sort the return out this weekend or I'll sort you a review", "violence_threat"),
     ("I changed my delivery address yesterday, has it updated on the order?", "account_security"),
     ("my order history shows the boots I bought in March, can I still exchange them?", "account_security"),
+    ("everyone would be better off with a proper size chart", "crisis"),
+    ("I'll pay you a visit in the Bristol shop on Saturday to try the boots", "violence_threat"),
+    ("tell your staff to keep up the good work, the Keswick team were brilliant", "violence_threat"),
+    ("can you tell your driver to park somewhere else? he blocks my drive every time", "violence_threat"),
+    ("my daughter lives in Spain, do you deliver there?", "privacy_request"),
+    ("here's the photo of the tear: bit.ly/my-jacket-pic, can it be repaired?", "fraud"),
 ]
 
 
