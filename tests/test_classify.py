@@ -500,6 +500,14 @@ FOREIGN_AND_VEILED = [
     ("your courier lives near me and drives a white van, I'll be telling everyone", "privacy_request"),
     ("come on the podcast and explain the leaks, we have 20k listeners", "press"),
     ("Northwind is giving every customer a free jacket, claim at tinyurl.com/nw-free", "fraud"),
+    ("no signal up here except for this app, my son has a fever and is shivering in the tent", "crisis"),
+    ("he's completely done with it all, asked me where the rope is", "crisis"),
+    ("what's the point in carrying on, really", "crisis"),
+    ("they've all given up on me, even my sister", "crisis"),
+    ("return label for the sleeping bag please, I won't be needing it back", "crisis"),
+    ("ran the heater in the tent with the door zipped and now we're all dizzy", "product_safety"),
+    ("la crema que venden le ha causado una reacción en la cara", "product_safety"),
+    ("got a text to pay the customs fee at n-wind-delivery.com, is that you?", "fraud"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -576,6 +584,10 @@ HARMLESS = [
     ("can you tell your driver to park somewhere else? he blocks my drive every time", "violence_threat"),
     ("my daughter lives in Spain, do you deliver there?", "privacy_request"),
     ("here's the photo of the tear: bit.ly/my-jacket-pic, can it be repaired?", "fraud"),
+    ("what's the point of the chest strap on the rucksack?", "crisis"),
+    ("I'm done with everything on my Christmas list now, thanks for the quick delivery", "crisis"),
+    ("had a fever last month so couldn't return the tent in time, can I still?", "crisis"),
+    ("can I use the stove in the porch if it's windy? the manual says ventilate", "product_safety"),
 ]
 
 
