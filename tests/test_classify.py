@@ -520,6 +520,7 @@ FOREIGN_AND_VEILED = [
     ("got an email that my Northwind account is set up but I never opened an account", "account_security"),
     ("dostałem mail, że hasło zostało zmienione", "account_security"),
     ("olvidé mi contraseña y no me llega el correo", "account_security"),
+    ("my mum set off walking on Skiddaw at 10 in the coat from you, does it have a GPS locator in it?", "crisis"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -604,6 +605,8 @@ HARMLESS = [
     ("the collab is sold out, is there even a restock of the collection planned?", "fraud"),
     ("I didn't make an order yet, does the account need a saved card?", "account_security"),
     ("can I send a gift card to someone else's account?", "account_security"),
+    ("does the ski jacket have a RECCO reflector?", "crisis"),
+    ("I went hiking in the Alps last summer, is there a pocket for a GPS in the rucksack?", "crisis"),
 ]
 
 
