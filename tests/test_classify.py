@@ -521,6 +521,13 @@ FOREIGN_AND_VEILED = [
     ("dostałem mail, że hasło zostało zmienione", "account_security"),
     ("olvidé mi contraseña y no me llega el correo", "account_security"),
     ("my mum set off walking on Skiddaw at 10 in the coat from you, does it have a GPS locator in it?", "crisis"),
+    ("sorry, I can't keep going on like this, just cancel everything", "crisis"),
+    ("আমি আর পারছি না", "crisis"),
+    ("I know which gym your manager trains at", "violence_threat"),
+    ("tell the driver I'll have a word with him, maybe more than a word", "violence_threat"),
+    ("next time I'll drive my van into those strikers", "violence_threat"),
+    ("you have a duty to make reasonable adjustments for my son", "legal_threat"),
+    ("answer me properly before I take this further", "legal_threat"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -607,6 +614,9 @@ HARMLESS = [
     ("can I send a gift card to someone else's account?", "account_security"),
     ("does the ski jacket have a RECCO reflector?", "crisis"),
     ("I went hiking in the Alps last summer, is there a pocket for a GPS in the rucksack?", "crisis"),
+    ("can I keep going back to the shop to try sizes or do you mind?", "crisis"),
+    ("I know which pub does the best Sunday roast near your Keswick shop", "violence_threat"),
+    ("can I take the fleece further up the hill in winter or is it too thin?", "legal_threat"),
 ]
 
 
