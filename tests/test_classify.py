@@ -528,6 +528,10 @@ FOREIGN_AND_VEILED = [
     ("next time I'll drive my van into those strikers", "violence_threat"),
     ("you have a duty to make reasonable adjustments for my son", "legal_threat"),
     ("answer me properly before I take this further", "legal_threat"),
+    ("beta ke pair pe chhale aur khujli ho gayi boots se", "product_safety"),
+    ("negaliu prisijungti, kažkas prisijungė vakar", "account_security"),
+    ("soțul meu e pe munte de azi dimineață și nu mai răspunde la telefon", "crisis"),
+    ("somebody should tell your driver to watch his back", "violence_threat"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -617,6 +621,8 @@ HARMLESS = [
     ("can I keep going back to the shop to try sizes or do you mind?", "crisis"),
     ("I know which pub does the best Sunday roast near your Keswick shop", "violence_threat"),
     ("can I take the fleece further up the hill in winter or is it too thin?", "legal_threat"),
+    ("curierul nu mai răspunde la telefon, unde e coletul?", "crisis"),
+    ("does the rucksack have a padded panel? I need to watch my back after surgery", "violence_threat"),
 ]
 
 
