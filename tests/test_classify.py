@@ -530,6 +530,7 @@ FOREIGN_AND_VEILED = [
     ("answer me properly before I take this further", "legal_threat"),
     ("beta ke pair pe chhale aur khujli ho gayi boots se", "product_safety"),
     ("negaliu prisijungti, kažkas prisijungė vakar", "account_security"),
+    ("cineva mi-a schimbat parola contului", "account_security"),
     ("soțul meu e pe munte de azi dimineață și nu mai răspunde la telefon", "crisis"),
     ("somebody should tell your driver to watch his back", "violence_threat"),
 ]
@@ -623,6 +624,8 @@ HARMLESS = [
     ("can I take the fleece further up the hill in winter or is it too thin?", "legal_threat"),
     ("curierul nu mai răspunde la telefon, unde e coletul?", "crisis"),
     ("does the rucksack have a padded panel? I need to watch my back after surgery", "violence_threat"),
+    ("in una parola: fantastica! quanto costa la spedizione in Italia?", "account_security"),
+    ("Hi, Sujan here, can I swap the boots for a size 9?", "product_safety"),
 ]
 
 
