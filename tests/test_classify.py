@@ -533,6 +533,14 @@ FOREIGN_AND_VEILED = [
     ("cineva mi-a schimbat parola contului", "account_security"),
     ("soțul meu e pe munte de azi dimineață și nu mai răspunde la telefon", "crisis"),
     ("somebody should tell your driver to watch his back", "violence_threat"),
+    ("no need for the gift receipt, I won't be around when it matters", "crisis"),
+    ("thinking I'll head up the hill tonight and just not come down", "crisis"),
+    ("καλησπέρα, κάποιος μπήκε στον λογαριασμό μου χθες", "account_security"),
+    ("με χακάρανε, δεν μπορώ να μπω", "account_security"),
+    ("şifremi biri değiştirmiş", "account_security"),
+    ("hesabıma biri girmiş, sipariş vermiş", "account_security"),
+    ("boot de buckle naal haath kat gaya, khoon nikal raha", "product_safety"),
+    ("أخي خرج للمشي في الجبل صباحاً وما رجع", "crisis"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -626,6 +634,12 @@ HARMLESS = [
     ("does the rucksack have a padded panel? I need to watch my back after surgery", "violence_threat"),
     ("in una parola: fantastica! quanto costa la spedizione in Italia?", "account_security"),
     ("Hi, Sujan here, can I swap the boots for a size 9?", "product_safety"),
+    ("I won't be around by the time it's delivered, can the driver leave it with a neighbour?", "crisis"),
+    ("we'll drive to the fell road, walk up and then not come down the same way. any boots for scree?", "crisis"),
+    ("ο λογαριασμός μου δείχνει λάθος διεύθυνση, πώς την αλλάζω;", "account_security"),
+    ("Hesabıma giriş yapamıyorum, e-posta gelmedi", "account_security"),
+    ("khoon ki jaanch ke baad walk pe jana hai, jacket kab aayegi?", "product_safety"),
+    ("ذهب الطلب إلى العنوان الخطأ ولم يصل", "crisis"),
 ]
 
 
