@@ -22,10 +22,12 @@ MAX_RUN = 256  # texts per model run: bounds the wait of the first caller in a l
 # Texts x examples above which the neighbours' vote goes to a thread: about 2 ms of matrix products. Below it
 # the thread's hand-over would cost more than the vote (a few texts against a few hundred examples).
 INLINE_VOTE = 100_000
-# Characters above which a text's risk patterns run on a thread. A usual message takes tens of µs of patterns,
-# less than a thread's hand-over; one of 20,000 characters holding the lexicon's words takes 70-350 ms, and
-# 2,000 of them about 5 (bench/risk.py), which on the loop would stall every other conversation of the worker.
-INLINE_RISK = 2_000
+# Characters above which a text's risk patterns run on a thread. The patterns hold the interpreter's lock, so on a
+# thread the loop still waits for them, up to the switch interval (5 ms): a thread shortens the loop's wait only for
+# a text whose patterns take longer than that. A usual message (110 characters) takes 0.3 ms; 1,000 characters
+# holding the lexicon's words about 5 ms, 2,000 about 12 and 20,000 over 200 (bench/risk.py), which on the loop
+# would stall every other conversation of the worker.
+INLINE_RISK = 1_000
 
 
 def vote_off_loop(texts: int, examples: int) -> bool:
