@@ -541,6 +541,14 @@ FOREIGN_AND_VEILED = [
     ("hesabıma biri girmiş, sipariş vermiş", "account_security"),
     ("boot de buckle naal haath kat gaya, khoon nikal raha", "product_safety"),
     ("أخي خرج للمشي في الجبل صباحاً وما رجع", "crisis"),
+    ("my dad hasn't reached checkpoint 4 and the marshals can't raise him", "crisis"),
+    ("she's still out on the fell and the clag has come right down, phone's off", "crisis"),
+    ("nobody has heard from her since the start line", "crisis"),
+    ("siostra nie dotarła do schroniska, telefon milczy", "crisis"),
+    ("I'm bringing the lads down on Saturday to sort out whoever parked there", "violence_threat"),
+    ("moved my stuff again? we'll find you.", "violence_threat"),
+    ("gilet ki battery bahut garm ho gayi, kamar pe chhala", "product_safety"),
+    ("parašė, kad turiu įvesti kortelės duomenis, ar tai jūs?", "fraud"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -640,6 +648,12 @@ HARMLESS = [
     ("Hesabıma giriş yapamıyorum, e-posta gelmedi", "account_security"),
     ("khoon ki jaanch ke baad walk pe jana hai, jacket kab aayegi?", "product_safety"),
     ("ذهب الطلب إلى العنوان الخطأ ولم يصل", "crisis"),
+    ("I didn't make it to checkpoint 3 before the cut-off, gutted, but the jacket was brilliant", "crisis"),
+    ("my parcel's still out there somewhere in the snow, says out for delivery", "crisis"),
+    ("bringing a few mates to the Keswick shop on Saturday, are you open till 5?", "violence_threat"),
+    ("don't worry, we'll find you a size that fits", "violence_threat"),
+    ("paczka nie dotarła do mnie, gdzie jest?", "crisis"),
+    ("laimėjau bėgimą su jūsų striuke, ačiū!", "fraud"),
 ]
 
 
