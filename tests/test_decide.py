@@ -353,6 +353,15 @@ def test_an_echo_of_the_brand_s_own_post(text: str, echo: bool) -> None:
     assert echoes_brand(text, []) is False
 
 
+def test_an_intent_may_need_more_confidence_than_the_rest() -> None:
+    wary = policy(intent_confidence={"delivery_info": 0.8})
+    half_read = decide(message("?"), cls("delivery_info", 0.7), GOOD, Context(), wary, WORKING)
+    assert (half_read.action, half_read.reasons) == (Action.REVIEW, ("low_confidence",))
+    sure = decide(message("when will it come"), cls("delivery_info", 0.85), GOOD, Context(), wary, WORKING)
+    assert sure.action is Action.AUTO_SEND
+    assert decide(message("?"), cls("delivery_info", 0.7), GOOD, Context(), POLICY, WORKING).action is Action.AUTO_SEND
+
+
 def test_a_script_the_model_can_t_read_goes_to_a_person_at_the_policy_s_priority() -> None:
     urdu = message("السلام علیکم، کیا آپ کل کھلے ہیں")
     read_anyway = decide(urdu, cls("delivery_info"), GOOD, Context(), POLICY, WORKING)  # off by default
@@ -459,11 +468,14 @@ def test_the_demo_policy_stops_what_the_demo_brand_says_needs_a_person() -> None
     assert decide(message("q"), cls("returns_info", 0.99), fine, Context(), demo, WORKING).action is Action.AUTO_SEND
 
 
-def test_a_policy_naming_an_unknown_flag_is_refused(tmp_path: Path) -> None:
+def test_a_policy_naming_an_unknown_flag_or_intent_is_refused(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "policies", tmp_path, dirs_exist_ok=True)
     text = (tmp_path / "decision.yaml").read_text()
     (tmp_path / "decision.yaml").write_text(
         text.replace("no_holding_reply: [violence_threat", "no_holding_reply: [nope")
     )
     with pytest.raises(ConfigError, match=r"decision.yaml:\d+: no_holding_reply: nope not defined in risk.yaml"):
+        load_policy(tmp_path)
+    (tmp_path / "decision.yaml").write_text(text.replace("  greeting: 0.6", "  greetings: 0.6"))
+    with pytest.raises(ConfigError, match=r"decision.yaml:\d+: intent_confidence: greetings not defined in intents"):
         load_policy(tmp_path)

@@ -103,7 +103,11 @@ def input_rules(
     fired: list[Fired] = [(f"risk:{flag.name}", Priority(flag.priority)) for flag in cls.risk_flags]
     checks: list[tuple[bool, str, Priority]] = [
         (spec is None or spec.mode in (Mode.REVIEW, Mode.IGNORE), f"intent_mode:{cls.intent}", Priority.NORMAL),
-        (cls.confidence < rules.confidence_threshold, "low_confidence", Priority.NORMAL),
+        (
+            cls.confidence < rules.intent_confidence.get(cls.intent, rules.confidence_threshold),
+            "low_confidence",
+            Priority.NORMAL,
+        ),
         (
             # A large author is answered alone only when the bot is very sure, and whatever goes to a person from
             # them is high priority: a complaint the model reads with confidence still speaks to an audience.

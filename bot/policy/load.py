@@ -92,6 +92,9 @@ def cross_check(directory: Path, policy: BrandPolicy) -> None:
     references.append(
         ("decision.yaml", "no_holding_reply", policy.decision.no_holding_reply, set(policy.risk.flags), "risk.yaml")
     )
+    references.append(
+        ("decision.yaml", "intent_confidence", list(policy.decision.intent_confidence), intents, "intents.yaml")
+    )
     for file, path, used, defined, source in references:
         missing = sorted(set(used) - defined)
         if missing:

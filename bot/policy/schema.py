@@ -182,6 +182,11 @@ class IncidentPolicy(Strict):
 
 class DecisionPolicy(Strict):
     confidence_threshold: float = Field(ge=0, le=1, description="Below it, a message goes to a human.")
+    intent_confidence: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="Per intent, the confidence its messages need instead of `confidence_threshold`: for an intent "
+        "whose answer reads badly when the guess is wrong (a cheerful greeting to a sarcastic public post).",
+    )
     own_accounts: list[str] = Field(default_factory=list, description="The brand's handles: their posts are ignored.")
     bot_handles: list[Pattern] = Field(
         default_factory=list, description="Regular expressions of handles that are bots: never answered."
