@@ -549,6 +549,13 @@ FOREIGN_AND_VEILED = [
     ("moved my stuff again? we'll find you.", "violence_threat"),
     ("gilet ki battery bahut garm ho gayi, kamar pe chhala", "product_safety"),
     ("parašė, kad turiu įvesti kortelės duomenis, ar tai jūs?", "fraud"),
+    ("my daughter promised she'd text when they got to the campsite and she hasn't", "crisis"),
+    ("we haven't heard from my brother since Saturday morning", "crisis"),
+    ("nie zamierzam wracać ze szlaku, śpiwór to ostatnia rzecz", "crisis"),
+    ("I'm still logged in on the phone that was nicked at the weekend", "account_security"),
+    ("хтось увійшов у мій акаунт і змінив адресу", "account_security"),
+    ("кто-то зашел в мой аккаунт", "account_security"),
+    ("big thanks to the lad on his phone while we waited at the counter 👏", "staff_conduct"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -654,6 +661,12 @@ HARMLESS = [
     ("don't worry, we'll find you a size that fits", "violence_threat"),
     ("paczka nie dotarła do mnie, gdzie jest?", "crisis"),
     ("laimėjau bėgimą su jūsų striuke, ačiū!", "fraud"),
+    ("rain got in on the first night so we ended up sleeping in the car, is the tent repairable?", "crisis"),
+    ("haven't heard from them since I sent the return, has it arrived?", "crisis"),
+    ("the courier said he'd ring before he came and he didn't, just left it outside", "crisis"),
+    ("nie zamierzam wracać do tego sklepu", "crisis"),
+    ("lost my phone, can I log in on my laptop to check the order?", "account_security"),
+    ("the assistant was on her phone to the other store checking my size, brilliant service", "staff_conduct"),
 ]
 
 
