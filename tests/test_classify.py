@@ -576,6 +576,12 @@ FOREIGN_AND_VEILED = [
     ("my insurance company will recover the cost from you", "legal_threat"),
     ("¿con quién compartís mis datos?", "privacy_request"),
     ("the battery pack on the heated vest scorched my son's back", "product_safety"),
+    ("should I be calling mountain rescue? she's an hour late off the ridge", "crisis"),
+    ("keep the voucher, I won't be around to use it", "crisis"),
+    ("i'll not be around to see christmas anyway", "crisis"),
+    ("we'll see you at the sheriff court", "legal_threat"),
+    ("your driver had better hope I never bump into him", "violence_threat"),
+    ("chan eil mo bhràthair air a bhith a' freagairt bho madainn", "crisis"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -700,6 +706,10 @@ HARMLESS = [
     ("does the heated gilet get hot enough for skiing? the old one was lukewarm", "product_safety"),
     ("my feet got hot and I got a blister on the first walk, do you do thinner socks?", "product_safety"),
     ("does my travel insurance cover a jacket I buy from you?", "legal_threat"),
+    ("I volunteer with mountain rescue, do you do a team discount?", "crisis"),
+    ("I won't be around to take the delivery on Friday, can it come Saturday?", "crisis"),
+    ("is there a simple procedure for returning a gift?", "legal_threat"),
+    ("I hope I see him at the Perth shop again, he was so helpful", "violence_threat"),
 ]
 
 
