@@ -89,12 +89,10 @@ def cross_check(directory: Path, policy: BrandPolicy) -> None:
         ("risk.yaml", f"flags.{flag}.intents", spec.intents, intents, "intents.yaml")
         for flag, spec in policy.risk.flags.items()
     ]
-    references.append(
-        ("decision.yaml", "no_holding_reply", policy.decision.no_holding_reply, set(policy.risk.flags), "risk.yaml")
-    )
-    references.append(
-        ("decision.yaml", "intent_confidence", list(policy.decision.intent_confidence), intents, "intents.yaml")
-    )
+    references += [
+        ("decision.yaml", "no_holding_reply", policy.decision.no_holding_reply, set(policy.risk.flags), "risk.yaml"),
+        ("decision.yaml", "intent_confidence", list(policy.decision.intent_confidence), intents, "intents.yaml"),
+    ]
     for file, path, used, defined, source in references:
         missing = sorted(set(used) - defined)
         if missing:
