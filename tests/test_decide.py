@@ -362,6 +362,22 @@ def test_an_intent_may_need_more_confidence_than_the_rest() -> None:
     assert decide(message("?"), cls("delivery_info", 0.7), GOOD, Context(), POLICY, WORKING).action is Action.AUTO_SEND
 
 
+def test_spam_bait_is_never_answered_alone_but_dropped_only_when_the_model_is_sure() -> None:
+    baited = policy(spam_signs=[r"\bcheck\s+my\s+profile\b", r"\bhello\s+dear\b.{0,40}\bi\s+am\b"])
+    bait = message("hey handsome 😘 CHECK MY PROFILE 💋")  # matched without case
+    read_as_hello = decide(bait, cls("delivery_info", 0.93), GOOD, Context(), baited, WORKING)
+    assert (read_as_hello.action, read_as_hello.reasons) == (Action.REVIEW, ("spam_sign",))
+    assert decide(bait, cls("delivery_info", 0.93), GOOD, Context(), POLICY, WORKING).action is Action.AUTO_SEND
+    linda = message("Hello dear, I am Linda from Texas, can we be friends? 🌹")
+    assert "spam_sign" in decide(linda, cls("delivery_info"), GOOD, Context(), baited, WORKING).reasons
+    sure = decide(bait, cls("spam", 0.85), None, Context(), baited, WORKING)
+    assert (sure.action, sure.reasons) == (Action.IGNORE, ("ignore_intent:spam",))
+    half_sure = decide(bait, cls("spam", 0.7), None, Context(), baited, WORKING)
+    assert half_sure.action is Action.REVIEW and "spam_sign" in half_sure.reasons
+    plain = message("hello, is my profile showing my old address? check please")
+    assert decide(plain, cls("delivery_info"), GOOD, Context(), baited, WORKING).action is Action.AUTO_SEND
+
+
 def test_a_script_the_model_can_t_read_goes_to_a_person_at_the_policy_s_priority() -> None:
     urdu = message("السلام علیکم، کیا آپ کل کھلے ہیں")
     read_anyway = decide(urdu, cls("delivery_info"), GOOD, Context(), POLICY, WORKING)  # off by default

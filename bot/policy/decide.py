@@ -129,6 +129,13 @@ def input_rules(
             rules.unread_language or Priority.NORMAL,
         ),
         (
+            # Bait the model half-reads as a hello or praise ("hey handsome 😘 check my profile"): a cheerful public
+            # answer to it is the bot's most shareable mistake. Dropping it still takes the model's certainty.
+            any(re.search(pattern, message.text, re.IGNORECASE) for pattern in rules.spam_signs),
+            "spam_sign",
+            Priority.NORMAL,
+        ),
+        (
             rules.public_negative is not None and message.public and _negative(cls) >= rules.public_negative,
             "public_negative",
             Priority.NORMAL,

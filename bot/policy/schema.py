@@ -191,6 +191,11 @@ class DecisionPolicy(Strict):
     bot_handles: list[Pattern] = Field(
         default_factory=list, description="Regular expressions of handles that are bots: never answered."
     )
+    spam_signs: list[Pattern] = Field(
+        default_factory=list,
+        description="Regular expressions of spam's bait ('check my profile', 'hello dear, I am ...'), matched without "
+        "case: a message showing one is never answered alone, however sure the model is of its intent.",
+    )
     reach_followers: int = Field(
         100_000, gt=0, description="Authors this large are answered alone only when the bot is very sure."
     )
