@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -82,19 +83,30 @@ def test_messages_written_blind_to_the_lexicon_still_meet_the_bar(tmp_path: Path
     # Other languages in Latin letters (Polish, Welsh, Irish, Spanish...): none answered alone (`unread_language`).
     foreign = [d for d in decided if d["language"] != "en"]
     assert len(foreign) >= 150 and all(d["action"] != "auto_send" for d in foreign)
-    assert summary["must_review"] == 2426 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
+    assert summary["must_review"] == 2609 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
     assert summary["priority_labelled"] > 1100 and summary["priority_below_label"] <= 3
-    # The bar must not be met by sending everything to a person, nor by leaving echoes of the brand's posts to one.
-    # (0.742 as measured: other languages, a tenth of the sets, are never answered alone. Ignored 0.333: an echo read
-    # as negative goes to a person, since words the customer added may complain: 13 of the 51 echoes in sets A to W
-    # read so; spam is dropped unseen only when the model is sure (`ignore_confidence`); and from Y on, replies
-    # between people in the brand's threads were mostly read with too little confidence and sent to a person: 1 to 4
-    # of each later set's 12 were ignored, so each new set lowers the whole's rate a little: about 0.40 before Y, 0.342
-    # after AI, 0.333 after AL.)
-    assert summary["auto_rate"] >= 0.73 and summary["ignore_rate"] >= 0.33
+    # The bar must not be met by sending everything to a person (0.742 as measured: other languages, a tenth of the
+    # sets, are never answered alone), nor by leaving what needs no answer to one. That is measured per kind, since
+    # each kind is dropped on different grounds and the sets' mix of them changes with each set:
+    # - spam is dropped unseen only when the model is sure (`ignore_confidence`): 103 of 195;
+    # - an echo of the brand's post only without a question, "I" or a negative reading, since words the customer
+    #   added may complain: 55 of 151. From Y on the writers' "echoes" were mostly customers' own posts tagging the
+    #   brand ("kit by @NorthwindOutfit, legs by porridge"), which pass on no post of its: 10 of 67 dropped, against
+    #   45 of 84 in A to X;
+    # - chatter between people in the brand's threads is dropped by no rule: none of 132; 126 go to a person.
+    # So the whole's rate fell from about 0.40 before Y to 0.331 after AO, as the mix changed.
+    assert summary["auto_rate"] >= 0.73
+    written = {row["id"]: row for row in map(json.loads, WRITTEN.read_text().splitlines())}
+    to_ignore = Counter(written[d["id"]]["category"] for d in decided if written[d["id"]]["expected"] == "ignore")
+    dropped = Counter(
+        written[d["id"]]["category"]
+        for d in decided
+        if written[d["id"]]["expected"] == "ignore" and d["action"] == "ignore"
+    )
+    assert to_ignore["spam"] == 195 and dropped["spam"] / to_ignore["spam"] >= 0.5
+    assert to_ignore["brand_echo"] == 151 and dropped["brand_echo"] / to_ignore["brand_echo"] >= 0.33
     # Spam's bait the model half-reads as a hello or praise ("hey handsome 😘 check my profile") goes to a person.
-    spam = {row["id"] for row in map(json.loads, WRITTEN.read_text().splitlines()) if row["category"] == "spam"}
-    assert len(spam) == 180 and not [d["id"] for d in decided if d["id"] in spam and d["action"] == "auto_send"]
+    assert not [d["id"] for d in decided if written[d["id"]]["category"] == "spam" and d["action"] == "auto_send"]
 
 
 def test_messages_in_scripts_the_model_can_t_read_all_reach_a_person(tmp_path: Path, brand_models: Path) -> None:
