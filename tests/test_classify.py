@@ -875,6 +875,16 @@ HARMLESS = [
     ("ran out of water on the walk, do you sell bottles?", "crisis"),
     ("sorry, ignore me, found the tracking link", "crisis"),
     ("is the battery pack meant to get warm when charging?", "product_safety"),
+    ("how do I reattach the hood to the jacket?", "fraud"),
+    ("please reply confirming my new address", "prompt_injection"),
+    ("would you agree to a refund if the zip goes again?", "prompt_injection"),
+    ("I've told you it never arrived, three times now!", "fraud"),
+    ("Dw i erioed wedi bod yn Eryri o'r blaen, pa esgidiau?", "fraud"),
+    ("I have a gift card a friend gave me, how do I use it online?", "fraud"),
+    ("Hi Sam, it's Jo from the fitting - you'll remember me!", "violence_threat"),
+    ("I got the returns address off the label, is that right?", "violence_threat"),
+    ("my hands were red raw from the cold, want warmer gloves", "product_safety"),
+    ("Oes hawl i gael ad-daliad?", "privacy_request"),
 ]
 
 
