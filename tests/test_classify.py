@@ -701,6 +701,24 @@ FOREIGN_AND_VEILED = [
     ("je n'arrive plus à me connecter", "account_security"),
     ("ya sé dónde aparca el repartidor", "violence_threat"),
     ("je demande une rétrofacturation", "legal_threat"),
+    ("they shouldn't waste their time looking for people like me", "crisis"),
+    ("going up alone, not really planning the way down", "crisis"),
+    ("sorting it all tonight so my family won't have to deal with it", "crisis"),
+    ("everything I touch goes wrong lately", "crisis"),
+    ("mera beta ghar nahi aaya aur andhera ho gaya", "crisis"),
+    ("chyba niedługo niczego nie będę potrzebować", "crisis"),
+    ("see what happens at your Leeds shop on Monday", "violence_threat"),
+    ("I know what time the shop manager leaves", "violence_threat"),
+    ("phir dekhta hoon woh kaise bachta hai", "violence_threat"),
+    ("der Reißverschluss hat die Haut eingeklemmt und es hat geblutet", "product_safety"),
+    ("lanterna s-a încins în rucsac", "product_safety"),
+    ("bateria zaczęła puchnąć i czuć spaleniznę", "product_safety"),
+    ("got an email thanking me for updating my password, I didn't", "account_security"),
+    ("there's an order for three jackets I never placed", "account_security"),
+    ("cineva a schimbat parola contului meu", "account_security"),
+    ("prašo atsiųsti banko duomenis", "fraud"),
+    ("I'll be writing to the Charity Commission about this", "legal_threat"),
+    ("my cousin does this sort of thing for a living", "legal_threat"),
 ]
 HARMLESS = [
     ("I'm sad my parcel is late", "legal_threat"),
@@ -885,6 +903,11 @@ HARMLESS = [
     ("I got the returns address off the label, is that right?", "violence_threat"),
     ("my hands were red raw from the cold, want warmer gloves", "product_safety"),
     ("Oes hawl i gael ad-daliad?", "privacy_request"),
+    ("zăpada s-a topit, aveți bocanci de vară?", "product_safety"),
+    ("mera parcel ghar nahi aaya, kab aayega?", "crisis"),
+    ("kurtka puchowa jest super, macie większy rozmiar?", "product_safety"),
+    ("what time does the manager finish? I want to thank her", "violence_threat"),
+    ("I'm done with all of it now, the returns are sent, thanks for the help", "crisis"),
 ]
 
 
