@@ -43,6 +43,11 @@ def lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+def rows(path: Path) -> list[dict[str, Any]]:
+    """A labelled set's messages, one JSON object a line."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def test_every_message_that_must_be_reviewed_is_and_a_policy_change_is_shown(
     tmp_path: Path, brand_models: Path
 ) -> None:
@@ -54,11 +59,11 @@ def test_every_message_that_must_be_reviewed_is_and_a_policy_change_is_shown(
         re.sub(r"(  delivery_info:\n    description: [^\n]*\n    mode: )auto", r"\1review", intents)
     )
     out = lines(replay(str(SAMPLE), "--now", WEDNESDAY_MORNING, "--against", str(changed), env=env))
-    rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
-    decided, differences, summary = out[: len(rows)], out[len(rows) : -1], out[-1]
-    assert [d["id"] for d in decided] == [r["id"] for r in rows]
+    sample = rows(SAMPLE)
+    decided, differences, summary = out[: len(sample)], out[len(sample) : -1], out[-1]
+    assert [d["id"] for d in decided] == [r["id"] for r in sample]
     by_id = {d["id"]: d for d in decided}
-    for row in rows:
+    for row in sample:
         got = by_id[row["id"]]
         assert set(got) >= {"id", "action", "priority", "intent", "confidence", "reasons", "draft"}
         if row["must_review"]:
@@ -97,13 +102,10 @@ def test_messages_written_blind_to_the_lexicon_still_meet_the_bar(tmp_path: Path
     # So the whole's rate fell from about 0.40 before Y to 0.322 after AX, as the mix changed; for the same reason the
     # echoes' bar came down from 0.33 to 0.3 with AX.
     assert summary["auto_rate"] >= 0.73
-    written = {row["id"]: row for row in map(json.loads, WRITTEN.read_text().splitlines())}
-    to_ignore = Counter(written[d["id"]]["category"] for d in decided if written[d["id"]]["expected"] == "ignore")
-    dropped = Counter(
-        written[d["id"]]["category"]
-        for d in decided
-        if written[d["id"]]["expected"] == "ignore" and d["action"] == "ignore"
-    )
+    written = {row["id"]: row for row in rows(WRITTEN)}
+    needless = [d for d in decided if written[d["id"]]["expected"] == "ignore"]
+    to_ignore = Counter(written[d["id"]]["category"] for d in needless)
+    dropped = Counter(written[d["id"]]["category"] for d in needless if d["action"] == "ignore")
     assert to_ignore["spam"] == 235 and dropped["spam"] / to_ignore["spam"] >= 0.5
     assert to_ignore["brand_echo"] == 183 and dropped["brand_echo"] / to_ignore["brand_echo"] >= 0.3
     # Spam's bait the model half-reads as a hello or praise ("hey handsome 😘 check my profile") goes to a person.
@@ -113,7 +115,7 @@ def test_messages_written_blind_to_the_lexicon_still_meet_the_bar(tmp_path: Path
 def test_messages_in_scripts_the_model_can_t_read_all_reach_a_person(tmp_path: Path, brand_models: Path) -> None:
     env = {"BOT_MODELS_DIR": str(brand_models), "BOT_DATA_DIR": str(tmp_path)}
     *decided, summary = lines(replay(str(SCRIPTS), "--now", WEDNESDAY_MORNING, env=env))
-    texts = {row["id"]: row["text"] for row in map(json.loads, SCRIPTS.read_text().splitlines())}
+    texts = {row["id"]: row["text"] for row in rows(SCRIPTS)}
     unread = [d for d in decided if not in_latin_script(texts[d["id"]])]
     assert len(unread) == 60 and all(d["action"] == "review" and "unread_script" in d["reasons"] for d in unread)
     assert all(d["priority"] in ("high", "urgent") for d in unread)
