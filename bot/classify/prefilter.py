@@ -13,16 +13,19 @@ characters is also tried only where a run of them starts (`guarded`), so a long 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from re import _parser  # type: ignore[attr-defined]  # the standard library's own reading of a pattern
 from re._constants import (
     ATOMIC_GROUP,
     BRANCH,
+    IN,
     LITERAL,
     MAX_REPEAT,
     MAXREPEAT,
     MIN_REPEAT,
+    NOT_LITERAL,
     POSSESSIVE_REPEAT,
+    RANGE,
     SUBPATTERN,
 )
 from typing import Any
@@ -37,11 +40,56 @@ WORD = 32  # characters of a required word looked for: a text with the word has 
 
 def compiled(patterns: Sequence[str]) -> re.Pattern[str] | None:
     """One regular expression for a flag's patterns, matched case-insensitively. Patterns written in lower case
-    run on the lowered text without re.IGNORECASE, which is two to three times faster in Python's engine; any
-    capital letter (a `(?-i:...)` group, an escape like \\S) keeps re.IGNORECASE on the original text."""
+    run on the lowered text without re.IGNORECASE, which is two to three times faster in Python's engine (and
+    lets FlagPatterns try only the patterns whose words a text holds); a pattern that `reads_case` keeps
+    re.IGNORECASE on the original text for the whole flag."""
     if not patterns:
         return None
-    return re.compile(alternation(patterns), re.IGNORECASE if any(re.search("[A-Z]", p) for p in patterns) else 0)
+    return re.compile(alternation(patterns), re.IGNORECASE if any(map(reads_case, patterns)) else 0)
+
+
+def reads_case(pattern: str) -> bool:
+    """Whether `pattern` could match differently on the lowered text than without case on the original: it names
+    a character that lowering changes (`A`, `[A-Z]`, `\\x41`), or turns case back on (`(?-i:...)`). An escape
+    such as `\\S` or `\\W` is a capital of the syntax, not of the text, and matches the same either way: read by
+    the standard library's parser, it does not send its flag down the slow path, as one `\\S` in the fraud flag
+    once did (0.5 ms a message, two thirds of the lexicon's time)."""
+    try:
+        return _reads_case(_parser.parse(pattern, 0))
+    except (re.error, RecursionError):
+        return True
+
+
+def _reads_case(items: Iterable[tuple[Any, Any]]) -> bool:
+    for op, av in items:
+        if op is SUBPATTERN and av[2] & re.IGNORECASE:  # av: group, flags added, flags removed, items
+            return True
+        if any(chr(code).lower() != chr(code) for code in _characters(op, av)):
+            return True
+        if any(_reads_case(inner) for inner in _held(op, av)):
+            return True
+    return False
+
+
+def _characters(op: Any, av: Any) -> Iterator[int]:
+    """The characters a parsed item names: a literal's, or a class's literals and ranges."""
+    if op in (LITERAL, NOT_LITERAL):
+        yield av
+    elif op is IN:
+        for kind, value in av:
+            if kind is LITERAL:
+                yield value
+            elif kind is RANGE:
+                yield from range(value[0], value[1] + 1)
+
+
+def _held(op: Any, av: Any) -> list[Any]:
+    """The item sequences a parsed item holds: a group's, an alternation's, a repeat's, a look-around's..."""
+    if op is ATOMIC_GROUP:
+        return [av]
+    if op is BRANCH:
+        return list(av[1])
+    return [part for part in av if isinstance(part, _parser.SubPattern)] if isinstance(av, tuple) else []
 
 
 def alternation(patterns: Sequence[str], guard: bool = True) -> str:
