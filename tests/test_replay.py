@@ -88,26 +88,26 @@ def test_messages_written_blind_to_the_lexicon_still_meet_the_bar(tmp_path: Path
     # Other languages in Latin letters (Polish, Welsh, Irish, Spanish...): none answered alone (`unread_language`).
     foreign = [d for d in decided if d["language"] != "en"]
     assert len(foreign) >= 150 and all(d["action"] != "auto_send" for d in foreign)
-    assert summary["must_review"] == 3157 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
+    assert summary["must_review"] == 3340 and summary["must_review_auto_sent"] == summary["must_review_ignored"] == 0
     assert summary["priority_labelled"] > 1100 and summary["priority_below_label"] <= 3
-    # The bar must not be met by sending everything to a person (0.743 as measured: other languages, a tenth of the
+    # The bar must not be met by sending everything to a person (0.745 as measured: other languages, a tenth of the
     # sets, are never answered alone), nor by leaving what needs no answer to one. That is measured per kind, since
     # each kind is dropped on different grounds and the sets' mix of them changes with each set:
-    # - spam is dropped unseen only when the model is sure (`ignore_confidence`): 125 of 235;
+    # - spam is dropped unseen only when the model is sure (`ignore_confidence`): 133 of 250;
     # - an echo of the brand's post only without a question, "I" or a negative reading, since words the customer
-    #   added may complain: 60 of 183. From Y on the writers' "echoes" were mostly customers' own posts tagging the
-    #   brand ("kit by @NorthwindOutfit, legs by porridge"), which pass on no post of its: 15 of 99 dropped, against
+    #   added may complain: 62 of 195. From Y on the writers' "echoes" were mostly customers' own posts tagging the
+    #   brand ("kit by @NorthwindOutfit, legs by porridge"), which pass on no post of its: 17 of 111 dropped, against
     #   45 of 84 in A to X;
-    # - chatter between people in the brand's threads is dropped by no rule: none of 156; 149 go to a person.
-    # So the whole's rate fell from about 0.40 before Y to 0.322 after AX, as the mix changed; for the same reason the
+    # - chatter between people in the brand's threads is dropped by no rule: none of 165; 157 go to a person.
+    # So the whole's rate fell from about 0.40 before Y to 0.320 after BA, as the mix changed; for the same reason the
     # echoes' bar came down from 0.33 to 0.3 with AX.
     assert summary["auto_rate"] >= 0.73
     written = {row["id"]: row for row in rows(WRITTEN)}
     needless = [d for d in decided if written[d["id"]]["expected"] == "ignore"]
     to_ignore = Counter(written[d["id"]]["category"] for d in needless)
     dropped = Counter(written[d["id"]]["category"] for d in needless if d["action"] == "ignore")
-    assert to_ignore["spam"] == 235 and dropped["spam"] / to_ignore["spam"] >= 0.5
-    assert to_ignore["brand_echo"] == 183 and dropped["brand_echo"] / to_ignore["brand_echo"] >= 0.3
+    assert to_ignore["spam"] == 250 and dropped["spam"] / to_ignore["spam"] >= 0.5
+    assert to_ignore["brand_echo"] == 195 and dropped["brand_echo"] / to_ignore["brand_echo"] >= 0.3
     # Spam's bait the model half-reads as a hello or praise ("hey handsome 😘 check my profile") goes to a person.
     assert not [d["id"] for d in decided if written[d["id"]]["category"] == "spam" and d["action"] == "auto_send"]
 
