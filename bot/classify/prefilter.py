@@ -30,7 +30,7 @@ from re._constants import (
 )
 from typing import Any
 
-from bot.policy.parsed import one_of
+from bot.policy.parsed import children, one_of
 
 Words = frozenset[str]
 EVIDENCE = 80  # characters of a match shown as evidence
@@ -66,7 +66,7 @@ def _reads_case(items: Iterable[tuple[Any, Any]]) -> bool:
             return True
         if any(chr(code).lower() != chr(code) for code in _characters(op, av)):
             return True
-        if any(_reads_case(inner) for inner in _held(op, av)):
+        if any(_reads_case(inner) for inner in children((op, av))):
             return True
     return False
 
@@ -81,15 +81,6 @@ def _characters(op: Any, av: Any) -> Iterator[int]:
                 yield value
             elif kind is RANGE:
                 yield from range(value[0], value[1] + 1)
-
-
-def _held(op: Any, av: Any) -> list[Any]:
-    """The item sequences a parsed item holds: a group's, an alternation's, a repeat's, a look-around's..."""
-    if op is ATOMIC_GROUP:
-        return [av]
-    if op is BRANCH:
-        return list(av[1])
-    return [part for part in av if isinstance(part, _parser.SubPattern)] if isinstance(av, tuple) else []
 
 
 def alternation(patterns: Sequence[str], guard: bool = True) -> str:
